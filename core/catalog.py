@@ -1,0 +1,214 @@
+"""The catalog: original song files, content-addressed, and their metadata in SQLite.
+
+Layout under the data directory::
+
+    songs/ab/abcdef…(sha256).ext   the original upload, never modified
+    catalog.db                     songs, queries served and users' feedback
+
+The catalog is the source of truth for *which songs exist*; an index only holds vectors for
+them. :meth:`Catalog.add` is the commit point of an import: a song whose vectors were written
+but whose catalog row was not (a crash in between) is removed again by the service's
+reconciliation at start-up.
+
+Methods are synchronous (SQLite is fast for these sizes); the service calls them via
+``asyncio.to_thread``. One connection per call keeps them thread-safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.types import Song
+
+SONG_ID_LEN = 12  # hex chars of the sha256 shown to users as the song id
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS songs (
+    song_id TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
+    ext TEXT NOT NULL,
+    title TEXT NOT NULL,
+    artist TEXT,
+    genre TEXT,
+    duration_s REAL NOT NULL,
+    source_name TEXT NOT NULL,
+    added_by TEXT,
+    added_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS queries (
+    query_id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    source TEXT,
+    top_song_id TEXT,
+    match INTEGER NOT NULL,
+    confidence REAL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    query_id TEXT NOT NULL,
+    song_id TEXT,
+    correct INTEGER NOT NULL,
+    user TEXT,
+    at TEXT NOT NULL
+);
+"""
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _row_to_song(r: sqlite3.Row) -> Song:
+    return Song(
+        song_id=r["song_id"], title=r["title"], artist=r["artist"], duration_s=r["duration_s"],
+        source_name=r["source_name"], sha256=r["sha256"], ext=r["ext"], added_by=r["added_by"],
+        added_at=datetime.fromisoformat(r["added_at"]), genre=r["genre"],
+    )  # fmt: skip
+
+
+class Catalog:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir
+        self.files = data_dir / "songs"
+        self.db_path = data_dir / "catalog.db"
+        self.files.mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.db_path, timeout=30)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:  # one transaction: commit on success, roll back on error
+                yield db
+        finally:
+            db.close()
+
+    # -- files ----------------------------------------------------------------------------
+    def file_path(self, sha256: str, ext: str) -> Path:
+        return self.files / sha256[:2] / f"{sha256}{ext}"
+
+    def store_file(self, data: bytes, sha256: str, ext: str) -> Path:
+        """Write the original atomically (temp file + rename); a no-op when already there."""
+        path = self.file_path(sha256, ext)
+        if path.exists():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def stray_files(self) -> list[Path]:
+        """Stored files (and leftover temp files) with no catalog row: debris of interrupted imports."""
+        known = {(s.sha256 + s.ext) for s in self.list()}
+        return [p for p in self.files.glob("*/*") if p.is_file() and p.name not in known]
+
+    # -- songs ----------------------------------------------------------------------------
+    def get(self, song_id: str) -> Song | None:
+        with self._db() as db:
+            r = db.execute("SELECT * FROM songs WHERE song_id = ?", (song_id,)).fetchone()
+        return _row_to_song(r) if r else None
+
+    def get_by_sha(self, sha256: str) -> Song | None:
+        with self._db() as db:
+            r = db.execute("SELECT * FROM songs WHERE sha256 = ?", (sha256,)).fetchone()
+        return _row_to_song(r) if r else None
+
+    def get_many(self, song_ids: list[str]) -> dict[str, Song]:
+        if not song_ids:
+            return {}
+        marks = ",".join("?" * len(song_ids))
+        with self._db() as db:
+            rows = db.execute(f"SELECT * FROM songs WHERE song_id IN ({marks})", song_ids).fetchall()
+        return {r["song_id"]: _row_to_song(r) for r in rows}
+
+    def add(self, song: Song) -> None:
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO songs (song_id, sha256, ext, title, artist, genre, duration_s, source_name, "
+                "added_by, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (song.song_id, song.sha256, song.ext, song.title, song.artist, song.genre, song.duration_s,
+                 song.source_name, song.added_by, song.added_at.isoformat()),
+            )  # fmt: skip
+
+    def remove(self, song_id: str) -> Song | None:
+        """Delete the row and the original file. Returns the removed song."""
+        song = self.get(song_id)
+        if song is None:
+            return None
+        with self._db() as db:
+            db.execute("DELETE FROM songs WHERE song_id = ?", (song_id,))
+        self.file_path(song.sha256, song.ext).unlink(missing_ok=True)
+        return song
+
+    def list(self, offset: int = 0, limit: int | None = None) -> list[Song]:
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT * FROM songs ORDER BY added_at, song_id LIMIT ? OFFSET ?",
+                (-1 if limit is None else limit, offset),
+            ).fetchall()
+        return [_row_to_song(r) for r in rows]
+
+    def count(self) -> int:
+        with self._db() as db:
+            return db.execute("SELECT COUNT(*) FROM songs").fetchone()[0]
+
+    # -- usage ----------------------------------------------------------------------------
+    def log_query(self, query_id: str, source: str, top_song_id: str | None, match: bool,
+                  confidence: float | None) -> None:
+        with self._db() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO queries VALUES (?, ?, ?, ?, ?, ?)",
+                (query_id, _now().isoformat(), source, top_song_id, int(match), confidence),
+            )
+
+    def add_feedback(self, query_id: str, song_id: str | None, correct: bool, user: str | None) -> None:
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO feedback VALUES (?, ?, ?, ?, ?)",
+                (query_id, song_id, int(correct), user, _now().isoformat()),
+            )
+
+    def usage(self) -> dict[str, int]:
+        with self._db() as db:
+            queries = db.execute("SELECT COUNT(*) FROM queries").fetchone()[0]
+            matched = db.execute("SELECT COUNT(*) FROM queries WHERE match = 1").fetchone()[0]
+            # A query counts once: its latest feedback wins.
+            rows = db.execute(
+                "SELECT correct FROM feedback f WHERE rowid = (SELECT MAX(rowid) FROM feedback g "
+                "WHERE g.query_id = f.query_id)"
+            ).fetchall()
+        return {
+            "queries": queries,
+            "matched": matched,
+            "feedback_correct": sum(1 for r in rows if r[0]),
+            "feedback_wrong": sum(1 for r in rows if not r[0]),
+        }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_song(*, sha256: str, ext: str, title: str, artist: str | None, duration_s: float, source_name: str,
+             added_by: str | None, genre: str | None = None) -> Song:
+    return Song(
+        song_id=sha256[:SONG_ID_LEN], title=title, artist=artist, duration_s=duration_s,
+        source_name=source_name, sha256=sha256, ext=ext, added_by=added_by, added_at=_now(), genre=genre,
+    )  # fmt: skip

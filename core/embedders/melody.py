@@ -1,0 +1,161 @@
+"""Melody embedding: key-invariant, tempo-tolerant vectors of pitch contours.
+
+Pipeline (all at 16 kHz):
+
+1. **Contour.** A query (humming, singing: one voice) is tracked by SwiftF0, a small CNN whose
+   ONNX weights ship in its wheel. A song (a polyphonic mix) goes through a harmonic-salience
+   predominant-pitch tracker on a CQT: for each frame the pitch whose harmonics carry the most
+   energy in the vocal range. Both yield MIDI pitch (float semitones) per 10 ms frame, NaN where
+   unvoiced, resampled to :data:`FRAME_RATE` frames per second.
+2. **Vector.** A window of the contour is resampled to :data:`DIM` points, unvoiced gaps filled by
+   interpolation, the window's median pitch subtracted (transposition invariance), deviations
+   clipped to ±1 octave and the result L2-normalised. Cosine similarity of two vectors is then a
+   correlation of melodic shapes, whatever key each was sung in.
+3. **Tempo.** Song windows last :attr:`MelodyEmbedder.window_s`. A query yields one vector per
+   tempo ratio in :data:`TEMPO_RATIOS`, each from the query's first ``window_s × ratio`` seconds,
+   so a query hummed 25 % slower or faster still lines up with a song window starting where the
+   query starts (which gives the offset).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import librosa
+import numpy as np
+
+from core.embedders.base import Embedder, l2_normalize
+from core.types import Segments
+
+SAMPLE_RATE = 16000
+FRAME_RATE = 10.0  # contour frames per second
+DIM = 64
+TEMPO_RATIOS = (0.75, 0.85, 0.93, 1.0, 1.08, 1.18, 1.3)
+MIN_VOICED = 0.35  # fraction of voiced frames a window needs to be indexed / used
+FMIN_HZ, FMAX_HZ = 80.0, 1000.0
+
+# CQT salience tracker settings.
+_BINS_PER_OCTAVE = 36
+_CQT_FMIN = librosa.note_to_hz("C2")  # 65.4 Hz
+_N_BINS = _BINS_PER_OCTAVE * 6
+_CQT_HOP = 256  # 16 ms at 16 kHz
+_HARMONICS = (1, 2, 3, 4, 5)
+_HARMONIC_WEIGHTS = (1.0, 0.8, 0.6, 0.45, 0.35)
+
+
+def hz_to_midi(f: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(f > 0, 69.0 + 12.0 * np.log2(f / 440.0), np.nan)
+
+
+def resample_contour(times: np.ndarray, midi: np.ndarray, duration_s: float) -> np.ndarray:
+    """Contour (times in s, MIDI or NaN) → (n,) MIDI/NaN at :data:`FRAME_RATE`, by median per frame."""
+    n = max(1, int(np.ceil(duration_s * FRAME_RATE)))
+    idx = np.clip((times * FRAME_RATE).astype(int), 0, n - 1)
+    out = np.full(n, np.nan, dtype=np.float32)
+    voiced = ~np.isnan(midi)
+    if not voiced.any():
+        return out
+    order = np.argsort(idx[voiced], kind="stable")
+    vi, vm = idx[voiced][order], midi[voiced][order]
+    bounds = np.flatnonzero(np.diff(vi)) + 1
+    for chunk_i, chunk_m in zip(np.split(vi, bounds), np.split(vm, bounds)):
+        out[chunk_i[0]] = np.median(chunk_m)
+    return out
+
+
+def query_contour(samples: np.ndarray, detector) -> np.ndarray:
+    """One voice (16 kHz float32) → MIDI/NaN per contour frame, via SwiftF0."""
+    res = detector.detect(samples, SAMPLE_RATE, fmin=FMIN_HZ, fmax=FMAX_HZ)
+    midi = np.where(res.confidence >= 0.5, hz_to_midi(res.pitch_hz), np.nan)
+    return resample_contour(res.timestamps, midi, len(samples) / SAMPLE_RATE)
+
+
+def song_contour(samples: np.ndarray) -> np.ndarray:
+    """Polyphonic mix (16 kHz float32) → predominant MIDI/NaN per contour frame.
+
+    Harmonic salience on a 36-bins-per-octave CQT: each candidate pitch scores the weighted
+    log-magnitude at its first five harmonics; the best candidate between FMIN_HZ and FMAX_HZ
+    wins, and frames whose best salience is weak relative to the song are left unvoiced.
+    """
+    C = np.abs(librosa.cqt(samples, sr=SAMPLE_RATE, hop_length=_CQT_HOP, fmin=_CQT_FMIN,
+                           n_bins=_N_BINS, bins_per_octave=_BINS_PER_OCTAVE))
+    L = np.log1p(100.0 * C / (C.max() + 1e-9))
+    sal = np.zeros_like(L)
+    for h, w in zip(_HARMONICS, _HARMONIC_WEIGHTS):
+        shift = int(round(_BINS_PER_OCTAVE * np.log2(h)))
+        sal[: _N_BINS - shift] += w * L[shift:]
+    freqs = librosa.cqt_frequencies(_N_BINS, fmin=_CQT_FMIN, bins_per_octave=_BINS_PER_OCTAVE)
+    band = (freqs >= FMIN_HZ) & (freqs <= FMAX_HZ)
+    sal_band = sal[band]
+    best = np.argmax(sal_band, axis=0)
+    strength = sal_band[best, np.arange(sal_band.shape[1])]
+    voiced = strength > 0.35 * np.percentile(strength, 95)
+    midi = np.where(voiced, hz_to_midi(freqs[band][best]), np.nan)
+    times = librosa.frames_to_time(np.arange(len(midi)), sr=SAMPLE_RATE, hop_length=_CQT_HOP)
+    return resample_contour(times, midi, len(samples) / SAMPLE_RATE)
+
+
+def contour_vector(window: np.ndarray) -> np.ndarray | None:
+    """A contour window (m,) MIDI/NaN → (DIM,) unit vector, or None if too little is voiced."""
+    voiced = ~np.isnan(window)
+    if voiced.mean() < MIN_VOICED or voiced.sum() < 4:
+        return None
+    x = np.arange(len(window))
+    filled = np.interp(x, x[voiced], window[voiced])
+    grid = np.linspace(0, len(window) - 1, DIM)
+    v = np.interp(grid, x, filled)
+    v = np.clip(v - np.median(v), -12.0, 12.0)
+    if np.abs(v).max() < 0.5:  # a flat drone carries no melody
+        return None
+    v = v - v.mean()
+    return l2_normalize(v)
+
+
+class MelodyEmbedder(Embedder):
+    name = "melody"
+    version = "contour-1"
+    dim = DIM
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, *, window_s: float = 8.0, hop_s: float = 1.0) -> None:
+        from swift_f0 import SwiftF0
+
+        self.window_s, self.hop_s = window_s, hop_s
+        self._detector = SwiftF0(spin=False)
+        self._lock = threading.Lock()
+
+    def song_segments_from_contour(self, contour: np.ndarray) -> Segments:
+        win = int(round(self.window_s * FRAME_RATE))
+        hop = max(1, int(round(self.hop_s * FRAME_RATE)))
+        starts, vecs = [], []
+        for s in range(0, max(len(contour) - win, 0) + 1, hop):
+            v = contour_vector(contour[s : s + win])
+            if v is not None:
+                starts.append(s / FRAME_RATE)
+                vecs.append(v)
+        if not vecs:
+            return Segments(np.zeros(0, np.float32), np.zeros((0, DIM), np.float32))
+        return Segments(np.array(starts, np.float32), np.stack(vecs))
+
+    def query_vectors_from_contour(self, contour: np.ndarray) -> np.ndarray:
+        win = self.window_s * FRAME_RATE
+        vecs = []
+        for r in TEMPO_RATIOS:
+            n = int(round(win * r))
+            if n > len(contour) * 1.15:  # not enough query for this ratio
+                continue
+            v = contour_vector(contour[:n])
+            if v is not None:
+                vecs.append(v)
+        if not vecs:  # short query: use all of it, whatever its length
+            v = contour_vector(contour)
+            vecs = [v] if v is not None else []
+        return np.stack(vecs) if vecs else np.zeros((0, DIM), np.float32)
+
+    def embed_song(self, samples: np.ndarray) -> Segments:
+        return self.song_segments_from_contour(song_contour(samples))
+
+    def embed_queries(self, queries: list[np.ndarray]) -> list[np.ndarray]:
+        with self._lock:
+            return [self.query_vectors_from_contour(query_contour(q, self._detector)) for q in queries]

@@ -1,0 +1,264 @@
+"""The platform-neutral, async hum-to-song service every adapter and the CLI talk to.
+
+Data flows one way: an adapter hands bytes to :class:`HumService`; the service decodes them,
+runs the embedders off the event loop, asks the index, fuses and calibrates the results, cuts a
+clip and hands back typed values (:mod:`core.types`). Failures a user can act on are
+:class:`core.errors.HumbotError`; everything else is a bug and is logged with its traceback.
+
+Concurrency: CPU/GPU work runs on a thread pool of ``limits.workers`` threads; at most
+``limits.max_queued`` jobs may wait for it, beyond which requests fail fast with
+:class:`core.errors.Busy` ("try again in a moment") rather than queueing without bound. Query
+embeddings go through a :class:`core.batching.MicroBatcher`, so queries that arrive together
+share one model call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from core import audio as audio_mod
+from core.batching import MicroBatcher
+from core.catalog import Catalog, new_song, sha256_of
+from core.embedders.base import Embedder
+from core.errors import BackendUnavailable, Busy, HumbotError, SongNotFound
+from core.fusion import fuse
+from core.index.base import VectorIndex
+from core.settings import LimitsConfig, SearchConfig
+from core.types import AddResult, Clip, IndexStats, SearchFilter, SearchResponse, SearchResult, Segments, Song
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Rate all audio is decoded at; each embedder resamples from it to its own rate.
+DECODE_RATE = 32000
+
+
+@dataclass(frozen=True)
+class ServiceStats:
+    songs: int
+    queries: int
+    matched: int
+    feedback_correct: int
+    feedback_wrong: int
+    index: IndexStats
+    embedders: list[str]
+    notes: list[str] = field(default_factory=list)  # e.g. "PANNs checkpoint missing"
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Share of queries with feedback that users confirmed, or None without feedback."""
+        n = self.feedback_correct + self.feedback_wrong
+        return self.feedback_correct / n if n else None
+
+
+class HumService:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        index: VectorIndex,
+        embedders: Sequence[Embedder],
+        search: SearchConfig,
+        limits: LimitsConfig,
+        notes: Sequence[str] = (),
+    ) -> None:
+        self.catalog = catalog
+        self.index = index
+        self.embedders = {e.name: e for e in embedders}
+        self.search_cfg = search
+        self.limits = limits
+        self.notes = list(notes)
+        self._pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="humbot-work")
+        self._waiting = 0
+        self._batchers = {
+            e.name: MicroBatcher(e.embed_queries, self._run, max_batch=8, max_wait_s=0.02) for e in embedders
+        }
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the index (checking it matches the embedders) and reconcile it with the catalog."""
+        await self.index.open({n: e.spec for n, e in self.embedders.items()})
+        await self.reconcile()
+
+    async def close(self) -> None:
+        await self.index.close()
+        self._pool.shutdown(wait=True)
+
+    async def reconcile(self) -> None:
+        """Undo what an interrupted import left behind: vectors without a catalog row, stray files."""
+        known = {s.song_id for s in await asyncio.to_thread(self.catalog.list)}
+        try:
+            orphans = await self.index.song_ids() - known
+        except BackendUnavailable:
+            log.warning("index unavailable: reconciliation postponed")
+            return
+        for song_id in orphans:
+            log.warning("removing vectors of %s: no catalog entry (interrupted import)", song_id)
+            await self.index.delete(song_id)
+        for path in await asyncio.to_thread(self.catalog.stray_files):
+            log.warning("removing stray file %s (interrupted import)", path.name)
+            path.unlink(missing_ok=True)
+
+    # -- work scheduling ------------------------------------------------------------------
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run CPU/GPU work on the pool; fail fast with Busy when too much is waiting."""
+        if self._waiting >= self.limits.max_queued:
+            raise Busy()
+        self._waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        finally:
+            self._waiting -= 1
+
+    def check_upload_size(self, size_bytes: int | None) -> None:
+        """Adapters call this with the platform's announced size *before* downloading."""
+        if size_bytes is not None:
+            audio_mod.check_size(size_bytes, self.limits.max_upload_mb)
+
+    # -- catalog --------------------------------------------------------------------------
+    def _embed_song(self, samples32k: np.ndarray) -> dict[str, Segments]:
+        base = audio_mod.Audio(samples32k, DECODE_RATE)
+        return {n: e.embed_song(base.resampled(e.sample_rate).samples) for n, e in self.embedders.items()}
+
+    def _decode_song(self, data: bytes, suffix: str) -> audio_mod.Audio:
+        raw = audio_mod.decode_bytes(data, sample_rate=DECODE_RATE, max_seconds=self.limits.max_song_seconds,
+                                     suffix=suffix)
+        return audio_mod.clean(raw, min_seconds=self.limits.min_query_seconds)
+
+    async def add_song(self, data: bytes, *, filename: str, title: str | None = None, artist: str | None = None,
+                       added_by: str | None = None, genre: str | None = None) -> AddResult:
+        """Store, embed and index a song. Idempotent: the same bytes give the same song back."""
+        self.check_upload_size(len(data))
+        sha = sha256_of(data)
+        existing = await asyncio.to_thread(self.catalog.get_by_sha, sha)
+        if existing is not None:
+            return AddResult(existing, created=False)
+        suffix = Path(filename).suffix.lower()[:10]
+        decoded = await self._run(self._decode_song, data, suffix)
+        segments = await self._run(self._embed_song, decoded.samples)
+        song = new_song(sha256=sha, ext=suffix, title=(title or Path(filename).stem).strip(),
+                        artist=(artist or None), duration_s=decoded.duration_s, source_name=Path(filename).name,
+                        added_by=added_by, genre=genre)
+        # Order matters for crash safety: file, then vectors, then the catalog row (the commit).
+        await asyncio.to_thread(self.catalog.store_file, data, sha, suffix)
+        await self.index.upsert(song, segments)
+        await asyncio.to_thread(self.catalog.add, song)
+        log.info("added song %s %r (%.0f s)", song.song_id, song.title, song.duration_s)
+        return AddResult(song, created=True)
+
+    async def remove_song(self, song_id: str) -> Song:
+        song = await asyncio.to_thread(self.catalog.get, song_id)
+        if song is None:
+            raise SongNotFound(song_id=song_id)
+        await self.index.delete(song_id)
+        await asyncio.to_thread(self.catalog.remove, song_id)
+        log.info("removed song %s", song_id)
+        return song
+
+    async def get_song(self, song_id: str) -> Song:
+        song = await asyncio.to_thread(self.catalog.get, song_id)
+        if song is None:
+            raise SongNotFound(song_id=song_id)
+        return song
+
+    async def list_songs(self, offset: int = 0, limit: int | None = None) -> list[Song]:
+        return await asyncio.to_thread(self.catalog.list, offset, limit)
+
+    async def count_songs(self) -> int:
+        return await asyncio.to_thread(self.catalog.count)
+
+    async def songs_with_segments(self) -> AsyncIterator[tuple[Song, Mapping[str, Segments]]]:
+        """Every catalog song re-embedded from its original (for ``reindex``)."""
+        for song in await self.list_songs():
+            data = await asyncio.to_thread(self.catalog.file_path(song.sha256, song.ext).read_bytes)
+            decoded = await self._run(self._decode_song, data, song.ext)
+            yield song, await self._run(self._embed_song, decoded.samples)
+
+    async def reindex(self) -> int:
+        return await self.index.rebuild({n: e.spec for n, e in self.embedders.items()}, self.songs_with_segments())
+
+    # -- search ---------------------------------------------------------------------------
+    def _decode_query(self, data: bytes, suffix: str) -> audio_mod.Audio:
+        raw = audio_mod.decode_bytes(data, sample_rate=DECODE_RATE, max_seconds=self.limits.max_query_seconds,
+                                     suffix=suffix)
+        return audio_mod.clean(raw, min_seconds=self.limits.min_query_seconds)
+
+    async def search(self, data: bytes, *, filename: str = "query", top_k: int | None = None,
+                     with_clip: bool = True, source: str = "api", filters: SearchFilter | None = None) -> SearchResponse:
+        """Find the songs a recording (hummed, sung or played) comes from."""
+        top_k = top_k or self.search_cfg.top_k
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        self.check_upload_size(len(data))
+        query = await self._run(self._decode_query, data, Path(filename).suffix.lower()[:10])
+        t1 = time.perf_counter()
+        timings["decode"] = (t1 - t0) * 1000
+
+        async def embed(name: str) -> tuple[str, np.ndarray]:
+            e = self.embedders[name]
+            samples = await self._run(lambda: query.resampled(e.sample_rate).samples)
+            return name, await self._batchers[name].submit(samples)
+
+        vectors = dict(await asyncio.gather(*(embed(n) for n in self.embedders)))
+        t2 = time.perf_counter()
+        timings["embed"] = (t2 - t1) * 1000
+
+        hits = {}
+        for name, vecs in vectors.items():
+            if len(vecs):
+                hits[name] = await self.index.search(name, vecs, self.search_cfg.candidates, filters)
+        t3 = time.perf_counter()
+        timings["search"] = (t3 - t2) * 1000
+
+        fused = fuse(hits, self.search_cfg.weights)
+        songs = await asyncio.to_thread(self.catalog.get_many, [f.song_id for f in fused[:top_k]])
+        results = [
+            SearchResult(songs[f.song_id], f.score, f.confidence, f.offset_s, f.scores)
+            for f in fused if f.song_id in songs
+        ][:top_k]
+        match = bool(results) and results[0].confidence >= self.search_cfg.match_threshold
+        clip = None
+        if with_clip and results:
+            clip = await self.clip(results[0].song.song_id, results[0].offset_s)
+        timings["clip"] = (time.perf_counter() - t3) * 1000
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        query_id = uuid.uuid4().hex[:12]
+        top = results[0] if results else None
+        await asyncio.to_thread(self.catalog.log_query, query_id, source, top.song.song_id if top else None, match,
+                                top.confidence if top else None)
+        return SearchResponse(query_id, results, match, query.duration_s, query.truncated, clip, timings)
+
+    async def clip(self, song_id: str, offset_s: float) -> Clip:
+        """About ``search.clip_seconds`` of a song, starting a little before ``offset_s``."""
+        song = await self.get_song(song_id)
+        length = self.search_cfg.clip_seconds
+        start = max(0.0, min(offset_s - 2.0, song.duration_s - length))
+        fmt = self.search_cfg.clip_format
+        path = self.catalog.file_path(song.sha256, song.ext)
+        data = await self._run(lambda: audio_mod.encode_clip(path, start_s=start, duration_s=length, fmt=fmt))
+        mime = audio_mod.CLIP_CODECS[fmt][1]
+        return Clip(data, mime, f"{song.title[:60]}.{fmt}", start, min(length, song.duration_s - start),
+                    song.title, song.artist)
+
+    async def feedback(self, query_id: str, song_id: str | None, correct: bool, user: str | None = None) -> None:
+        """A user's verdict on an answer ("not it"), stored for evaluation and /stats."""
+        await asyncio.to_thread(self.catalog.add_feedback, query_id, song_id, correct, user)
+
+    async def stats(self) -> ServiceStats:
+        usage = await asyncio.to_thread(self.catalog.usage)
+        try:
+            index = await self.index.stats()
+        except HumbotError as e:
+            index = IndexStats(self.index.backend, 0, {}, False, str(e))
+        return ServiceStats(songs=await self.count_songs(), index=index, embedders=list(self.embedders),
+                            notes=self.notes, **usage)

@@ -1,0 +1,74 @@
+"""Settings of the platform-neutral core, validated by pydantic.
+
+``bot.config`` composes these with the adapters' sections into the one ``config.yaml``; the core
+takes them as typed objects and never reads files or the environment itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class Section(BaseModel):
+    # A misspelt key is an error that names the key, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ElasticsearchConfig(Section):
+    hosts: list[str] = ["http://127.0.0.1:9200"]
+    index: str = "humbot-songs"
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_certs: Path | None = None
+    verify_certs: bool = True
+    request_timeout_s: float = Field(10.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    queue_path: Path | None = None  # durable queue of writes made while the cluster is down
+
+
+class IndexConfig(Section):
+    backend: Literal["local", "elasticsearch"] = "local"
+    elasticsearch: ElasticsearchConfig = ElasticsearchConfig()
+
+
+class PannsConfig(Section):
+    enabled: bool = True
+    checkpoint: Path | None = None  # default: <data_dir>/models/Cnn14_mAP=0.431.pth
+    batch_size: int = Field(8, ge=1)
+    window_s: float = Field(10.0, gt=0)
+    hop_s: float = Field(5.0, gt=0)
+
+
+class MelodyConfig(Section):
+    enabled: bool = True
+    window_s: float = Field(8.0, gt=0)
+    hop_s: float = Field(1.0, gt=0)
+
+
+class EmbeddersConfig(Section):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    panns: PannsConfig = PannsConfig()
+    melody: MelodyConfig = MelodyConfig()
+
+
+class SearchConfig(Section):
+    top_k: int = Field(5, ge=1, le=50)
+    candidates: int = Field(50, ge=1)  # songs fetched per embedder before fusion
+    weights: dict[str, float] = {"melody": 1.0, "panns": 0.5}
+    match_threshold: float = Field(0.5, ge=0, le=1)  # confidence needed to call it a match
+    clip_seconds: float = Field(15.0, gt=1, le=60)
+    clip_format: Literal["ogg", "mp3"] = "ogg"
+
+
+class LimitsConfig(Section):
+    max_upload_mb: float = Field(20.0, gt=0)  # the Telegram Bot API download cap
+    min_query_seconds: float = Field(2.0, ge=0)
+    max_query_seconds: float = Field(30.0, gt=0)
+    max_song_seconds: float = Field(1200.0, gt=0)
+    workers: int = Field(2, ge=1)  # concurrent CPU/GPU jobs
+    max_queued: int = Field(32, ge=1)  # jobs waiting beyond that → "busy, try again"
+    user_requests_per_minute: int = Field(6, ge=1)

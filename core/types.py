@@ -1,0 +1,123 @@
+"""Typed values that cross module boundaries (adapter ↔ service ↔ embedder/index)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Song:
+    """A catalog entry. ``song_id`` is a prefix of the original file's sha256."""
+
+    song_id: str
+    title: str
+    artist: str | None
+    duration_s: float
+    source_name: str
+    sha256: str
+    ext: str
+    added_by: str | None
+    added_at: datetime
+    genre: str | None = None
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Per-window embeddings of one song for one embedder.
+
+    ``starts_s``: shape (n,), window start times in seconds.
+    ``vectors``: shape (n, dim), float32, L2-normalised rows.
+    """
+
+    starts_s: np.ndarray
+    vectors: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.vectors.ndim != 2 or len(self.starts_s) != len(self.vectors):
+            raise ValueError("Segments: starts_s (n,) and vectors (n, dim) must agree")
+
+    def __len__(self) -> int:
+        return len(self.starts_s)
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """What an index needs to know about an embedder to store and check its vectors."""
+
+    name: str
+    version: str
+    dim: int
+
+
+@dataclass(frozen=True)
+class IndexHit:
+    """One song found by one embedder: best segment's score (cosine in [-1, 1]) and offset."""
+
+    song_id: str
+    score: float
+    offset_s: float
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Optional restrictions on a search (applied by every backend)."""
+
+    song_ids: frozenset[str] | None = None
+    artist: str | None = None
+    genre: str | None = None
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    backend: str
+    songs: int
+    segments: dict[str, int]
+    healthy: bool
+    detail: str = ""
+    pending: int = 0  # writes queued while the backend was unavailable
+
+
+@dataclass(frozen=True)
+class Clip:
+    """An excerpt of a catalog song around a match, ready to upload."""
+
+    data: bytes
+    mime: str
+    filename: str
+    start_s: float
+    duration_s: float
+    title: str
+    artist: str | None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    song: Song
+    score: float  # fused similarity, higher is better
+    confidence: float  # calibrated probability that this is the sung song, in [0, 1]
+    offset_s: float  # where in the song the matching passage starts
+    scores: dict[str, float] = field(default_factory=dict)  # per embedder
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    query_id: str
+    results: list[SearchResult]
+    match: bool  # True when the top result is convincing
+    query_duration_s: float
+    truncated: bool  # only the first ``max_query_seconds`` were used
+    clip: Clip | None  # clip of the top result, when asked for
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def best(self) -> SearchResult | None:
+        return self.results[0] if self.results else None
+
+
+@dataclass(frozen=True)
+class AddResult:
+    song: Song
+    created: bool  # False when the same file was already in the catalog
