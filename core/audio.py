@@ -130,7 +130,7 @@ def decode_bytes(data: bytes, *, sample_rate: int, max_seconds: float, suffix: s
 def clean(audio: Audio, *, min_seconds: float) -> Audio:
     """Trim leading/trailing silence, reject silence and too-short audio, normalise loudness."""
     y = audio.samples
-    if y.size == 0 or float(np.sqrt(np.mean(y**2))) < SILENCE_RMS:
+    if y.size == 0 or float(np.max(np.abs(y))) < SILENCE_RMS:
         raise SilentAudio()
     trimmed, _ = librosa.effects.trim(y, top_db=TRIM_TOP_DB, frame_length=2048, hop_length=512)
     rms = float(np.sqrt(np.mean(trimmed**2))) if trimmed.size else 0.0

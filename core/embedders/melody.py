@@ -23,6 +23,7 @@ import threading
 
 import librosa
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from core.embedders.base import Embedder, l2_normalize
 from core.types import Segments
@@ -30,7 +31,8 @@ from core.types import Segments
 SAMPLE_RATE = 16000
 FRAME_RATE = 10.0  # contour frames per second
 DIM = 64
-TEMPO_RATIOS = (0.75, 0.85, 0.93, 1.0, 1.08, 1.18, 1.3)
+#: Query-length / song-length ratios tried (geometric, ~4 % apart: 0.75 … 1.33).
+TEMPO_RATIOS = tuple(float(r) for r in np.geomspace(0.75, 1.33, 15))
 MIN_VOICED = 0.35  # fraction of voiced frames a window needs to be indexed / used
 FMIN_HZ, FMAX_HZ = 80.0, 1000.0
 
@@ -103,6 +105,9 @@ def contour_vector(window: np.ndarray) -> np.ndarray | None:
         return None
     x = np.arange(len(window))
     filled = np.interp(x, x[voiced], window[voiced])
+    # A little smoothing makes the correlation degrade gracefully when note onsets are
+    # slightly misaligned (tempo not exactly on a tried ratio, human rhythm).
+    filled = gaussian_filter1d(filled, sigma=1.0, mode="nearest")
     grid = np.linspace(0, len(window) - 1, DIM)
     v = np.interp(grid, x, filled)
     v = np.clip(v - np.median(v), -12.0, 12.0)

@@ -1,0 +1,386 @@
+"""``humbot``: the command line (typer). Every command is a thin shell over :class:`HumService`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from tqdm import tqdm
+
+from bot.config import Config, load_config
+from core.errors import ConfigError, HumbotError
+
+T = TypeVar("T")
+log = logging.getLogger("humbot")
+
+AUDIO_SUFFIXES = {".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".flac", ".wav", ".webm", ".mp4", ".wma",
+                  ".aif", ".aiff", ".mka"}
+
+app = typer.Typer(help="humbot: find a song from a hummed, sung or recorded voice note.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+songs_app = typer.Typer(help="Manage the song catalog.", no_args_is_help=True)
+models_app = typer.Typer(help="Model checkpoints.", no_args_is_help=True)
+discord_app = typer.Typer(help="Discord administration.", no_args_is_help=True)
+app.add_typer(songs_app, name="songs")
+app.add_typer(models_app, name="models")
+app.add_typer(discord_app, name="discord")
+
+
+@dataclass
+class State:
+    config_path: Path | None = None
+    data_dir: Path | None = None
+    verbose: bool = False
+
+    def config(self) -> Config:
+        try:
+            return load_config(self.config_path, data_dir=self.data_dir)
+        except ConfigError as e:
+            typer.secho(str(e), fg="red", err=True)
+            raise typer.Exit(2) from None
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("numba", "matplotlib", "httpx", "elastic_transport", "urllib3", "discord.gateway"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (default: $HUMBOT_CONFIG or ./config.yaml).")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Override data_dir from the config.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")] = False,
+) -> None:
+    ctx.obj = State(config, data_dir, verbose)
+
+
+def _state(ctx: typer.Context) -> State:
+    return ctx.obj
+
+
+@contextlib.asynccontextmanager
+async def _service(cfg: Config, verbose: bool = False) -> AsyncIterator[Any]:
+    from bot.wiring import build_service
+
+    _setup_logging("DEBUG" if verbose else cfg.log_level)
+    service = build_service(cfg)
+    try:
+        await service.start()
+        yield service
+    finally:
+        await service.close()
+
+
+def _run(ctx: typer.Context, body: Callable[[Any, Config], Awaitable[T]]) -> T:
+    """Run ``body(service, config)`` in a fresh event loop; HumbotError → message + exit 1."""
+    state = _state(ctx)
+    cfg = state.config()
+
+    async def go() -> T:
+        async with _service(cfg, state.verbose) as service:
+            return await body(service, cfg)
+
+    try:
+        return asyncio.run(go())
+    except HumbotError as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
+# -- songs -----------------------------------------------------------------------------------
+def tags_of(path: Path) -> tuple[str, str | None]:
+    """(title, artist): from tags, else ``Artist - Title.ext``, else the file name as title."""
+    try:
+        import mutagen
+
+        f = mutagen.File(path, easy=True)
+        tags = dict(f.tags or {}) if f is not None else {}
+    except Exception:  # unreadable tags are not an error: fall back to the name
+        tags = {}
+    title = (tags.get("title") or [None])[0]
+    artist = (tags.get("artist") or [None])[0]
+    if title:
+        return str(title).strip(), (str(artist).strip() if artist else None)
+    stem = path.stem
+    if " - " in stem:
+        a, t = stem.split(" - ", 1)
+        return t.strip(), a.strip() or None
+    return stem, None
+
+
+@songs_app.command("import")
+def songs_import(ctx: typer.Context, directory: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+                 added_by: Annotated[str, typer.Option(help="Recorded as who added the songs.")] = "cli") -> None:
+    """Import every audio file under DIRECTORY (recursively)."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+
+    async def body(service: Any, cfg: Config) -> tuple[int, int, list[str]]:
+        added = existing = 0
+        failed: list[str] = []
+        for path in tqdm(files, desc="importing", unit="song"):
+            title, artist = tags_of(path)
+            try:
+                res = await service.add_song(path.read_bytes(), filename=path.name, title=title, artist=artist,
+                                             added_by=added_by)
+            except HumbotError as e:
+                failed.append(f"{path}: {e}")
+                tqdm.write(f"skipped {path}: {e}", file=sys.stderr)
+                continue
+            added += res.created
+            existing += not res.created
+        return added, existing, failed
+
+    added, existing, failed = _run(ctx, body)
+    typer.echo(f"{len(files)} files: {added} added, {existing} already in the catalog, {len(failed)} skipped.")
+    if failed and not (added or existing):
+        raise typer.Exit(1)
+
+
+@songs_app.command("add")
+def songs_add(ctx: typer.Context, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+              title: Annotated[str | None, typer.Option(help="Default: from tags or the file name.")] = None,
+              artist: Annotated[str | None, typer.Option()] = None,
+              added_by: Annotated[str, typer.Option()] = "cli") -> None:
+    """Add one song."""
+    tag_title, tag_artist = tags_of(file)
+
+    async def body(service: Any, cfg: Config) -> Any:
+        return await service.add_song(file.read_bytes(), filename=file.name, title=title or tag_title,
+                                      artist=artist or tag_artist, added_by=added_by)
+
+    res = _run(ctx, body)
+    verb = "added" if res.created else "already in the catalog"
+    typer.echo(f"{res.song.song_id}\t{res.song.title}\t{verb}")
+
+
+@songs_app.command("list")
+def songs_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the catalog."""
+    songs = _run(ctx, lambda service, cfg: service.list_songs())
+    for s in songs:
+        if as_json:
+            typer.echo(json.dumps({"song_id": s.song_id, "title": s.title, "artist": s.artist,
+                                   "duration_s": round(s.duration_s, 2), "source_name": s.source_name,
+                                   "added_by": s.added_by, "added_at": s.added_at.isoformat()}, ensure_ascii=False))
+        else:
+            typer.echo(f"{s.song_id}\t{s.title}\t{s.artist or ''}\t{s.duration_s:.0f}s")
+    if not as_json:
+        typer.echo(f"{len(songs)} songs", err=True)
+
+
+@songs_app.command("remove")
+def songs_remove(ctx: typer.Context, song_id: str) -> None:
+    """Remove a song, its vectors and its file."""
+    song = _run(ctx, lambda service, cfg: service.remove_song(song_id))
+    typer.echo(f"removed {song.song_id}\t{song.title}")
+
+
+# -- search ----------------------------------------------------------------------------------
+def _result_json(r: Any) -> dict[str, Any]:
+    return {"song_id": r.song.song_id, "title": r.song.title, "artist": r.song.artist, "score": round(r.score, 4),
+            "confidence": round(r.confidence, 4), "offset_s": round(r.offset_s, 2)}
+
+
+@app.command()
+def search(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
+           top: Annotated[int | None, typer.Option("--top", "-k", help="Results per query.")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line per query.")] = False,
+           clips: Annotated[Path | None, typer.Option(help="Write the top match's clip here.")] = None) -> None:
+    """Find the songs recordings (hummed, sung or played) come from."""
+    failures = 0
+
+    async def body(service: Any, cfg: Config) -> None:
+        nonlocal failures
+        for path in files:
+            try:
+                resp = await service.search(path.read_bytes(), filename=path.name, top_k=top,
+                                            with_clip=clips is not None, source="cli")
+            except HumbotError as e:
+                failures += 1
+                if as_json:
+                    typer.echo(json.dumps({"query": str(path), "results": [], "match": False, "error": str(e)}))
+                else:
+                    typer.secho(f"{path}: {e}", fg="red", err=True)
+                continue
+            clip_path = None
+            if clips is not None and resp.clip is not None:
+                clips.mkdir(parents=True, exist_ok=True)
+                clip_path = clips / f"{path.stem}.{resp.clip.filename.rsplit('.', 1)[-1]}"
+                clip_path.write_bytes(resp.clip.data)
+            if as_json:
+                typer.echo(json.dumps({"query": str(path), "results": [_result_json(r) for r in resp.results],
+                                       "match": resp.match, "error": None,
+                                       "clip": str(clip_path) if clip_path else None}, ensure_ascii=False))
+            else:
+                typer.echo(format_response(str(path), resp, clip_path))
+
+    _run(ctx, body)
+    if failures == len(files):
+        raise typer.Exit(1)
+
+
+def format_response(query: str, resp: Any, clip_path: Path | None) -> str:
+    from core import messages
+
+    head = messages.t("results_header") if resp.match else messages.t("no_match")
+    lines = [f"{query}: {head}"]
+    if not resp.results:
+        lines.append("  " + messages.t("catalog_empty"))
+    for i, r in enumerate(resp.results, 1):
+        m, s = divmod(int(r.offset_s), 60)
+        artist = f" — {r.song.artist}" if r.song.artist else ""
+        lines.append(f"  {i}. {r.song.title}{artist} · {r.confidence * 100:.0f} % · at {m}:{s:02d}  [{r.song.song_id}]")
+    if resp.truncated:
+        lines.append("  " + messages.t("audio_truncated", seconds=resp.query_duration_s))
+    if clip_path:
+        lines.append(f"  clip: {clip_path}")
+    return "\n".join(lines)
+
+
+# -- models, index, status -------------------------------------------------------------------
+@models_app.command("download")
+def models_download(ctx: typer.Context) -> None:
+    """Download the PANNs Cnn14 checkpoint (≈327 MB) with a progress bar and checksum."""
+    from bot.models import CNN14, DownloadError, download
+
+    cfg = _state(ctx).config()
+    dest = cfg.panns_checkpoint
+    typer.echo(f"Downloading PANNs Cnn14 (~{CNN14.approx_mb} MB) to {dest}")
+    try:
+        download(CNN14, dest)
+    except DownloadError as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"OK: {dest} (md5 verified)")
+
+
+@app.command()
+def reindex(ctx: typer.Context) -> None:
+    """Re-embed every catalog song into a fresh index and switch to it."""
+    state = _state(ctx)
+    cfg = state.config()
+
+    async def go() -> int:
+        from bot.wiring import build_service
+
+        _setup_logging("DEBUG" if state.verbose else cfg.log_level)
+        service = build_service(cfg)
+        # No start(): an index built by other embedders must be rebuildable, not refused.
+        try:
+            return await service.reindex()
+        finally:
+            await service.close()
+
+    try:
+        n = asyncio.run(go())
+    except HumbotError as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"reindexed {n} songs")
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Backend health, catalog size, queued writes and loaded models."""
+    st = _run(ctx, lambda service, cfg: service.stats())
+    ix = st.index
+    typer.echo(f"backend:   {ix.backend} ({'healthy' if ix.healthy else 'UNAVAILABLE'}) {ix.detail}")
+    typer.echo(f"songs:     {st.songs} in catalog, {ix.songs} in index")
+    typer.echo("segments:  " + ", ".join(f"{k}={v}" for k, v in ix.segments.items()))
+    typer.echo(f"queued:    {ix.pending} writes waiting for the backend")
+    typer.echo(f"models:    {', '.join(st.embedders) or 'none'}")
+    typer.echo(f"queries:   {st.queries} served, {st.matched} confident matches")
+    for note in st.notes:
+        typer.secho(f"note:      {note}", fg="yellow")
+
+
+# -- serve -----------------------------------------------------------------------------------
+def build_adapters(cfg: Config, service: Any) -> list[Any]:
+    adapters: list[Any] = []
+    if cfg.telegram.enabled:
+        from adapters.telegram import TelegramAdapter
+
+        adapters.append(TelegramAdapter(cfg.telegram, service, default_lang=cfg.language))
+    if cfg.discord.enabled:
+        from adapters.discord import DiscordAdapter
+
+        adapters.append(DiscordAdapter(cfg.discord, service, default_lang=cfg.language))
+    return adapters
+
+
+@app.command()
+def serve(ctx: typer.Context) -> None:
+    """Run the configured chat adapters in one event loop until interrupted."""
+    state = _state(ctx)
+    cfg = state.config()
+    if not (cfg.telegram.enabled or cfg.discord.enabled):
+        typer.secho("No adapter is enabled: set telegram.enabled or discord.enabled in the config.", fg="red", err=True)
+        raise typer.Exit(1)
+
+    async def go() -> None:
+        async with _service(cfg, state.verbose) as service:
+            adapters = build_adapters(cfg, service)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            for a in adapters:
+                await a.start()
+                log.info("adapter %s running", a.name)
+            await stop.wait()
+            log.info("shutting down: letting in-flight work finish")
+            for a in reversed(adapters):
+                await a.stop()
+
+    try:
+        asyncio.run(go())
+    except HumbotError as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
+@discord_app.command("sync")
+def discord_sync(ctx: typer.Context) -> None:
+    """Register the slash commands globally (takes up to an hour to show everywhere)."""
+    cfg = _state(ctx).config()
+    if not cfg.discord.token:
+        typer.secho("discord.token is not set.", fg="red", err=True)
+        raise typer.Exit(1)
+
+    async def body(service: Any, cfg: Config) -> None:
+        from adapters.discord import sync_global_commands
+
+        await sync_global_commands(cfg.discord, service)
+
+    _run(ctx, body)
+    typer.echo("global commands synced")
+
+
+# -- demo ------------------------------------------------------------------------------------
+@app.command()
+def demo(ctx: typer.Context,
+         out: Annotated[Path, typer.Option(help="Where the demo catalog, data and clips go.")] = Path("demo-data")) -> None:
+    """Build a small catalog from public-domain melodies rendered locally, then search hummed queries."""
+    from bot.demo import run_demo
+
+    state = _state(ctx)
+    cfg = state.config()
+    if state.data_dir is None:
+        cfg = cfg.model_copy(update={"data_dir": out / "data"})
+    raise typer.Exit(run_demo(cfg, out, verbose=state.verbose))
+
+
+def main() -> None:
+    app()

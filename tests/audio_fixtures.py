@@ -1,0 +1,67 @@
+"""Small synthetic tunes and encoders for tests: deterministic, fast, no downloads.
+
+A "tune" is a random-walk melody of harmonic tones with a quiet bass line under it, so the melody
+tracker has a predominant voice to follow and PANNs has something to listen to. ``encode`` runs
+the real ffmpeg, so tests exercise the same decoders users' files go through.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+
+SR = 32000
+
+
+def tune(seed: int, *, notes: int = 48, shift: float = 0.0, tempo: float = 1.0, sr: int = SR,
+         voice: bool = False) -> np.ndarray:
+    """A melody (mono float32 at ``sr``). ``shift`` transposes (semitones); ``tempo`` > 1 slows it.
+
+    ``voice=True`` renders it hummed-like (one voice, vibrato, no bass); otherwise as a "song"
+    (brighter timbre plus a bass line).
+    """
+    r = np.random.default_rng(seed)
+    pitches = 62 + np.cumsum(r.integers(-4, 5, notes)) % 14
+    durs = r.choice([0.25, 0.5, 0.5, 0.75, 1.0], notes)
+    out = []
+    for p, d in zip(pitches, durs):
+        n = int(sr * d * tempo)
+        t = np.arange(n) / sr
+        f = 440.0 * 2 ** ((p + shift - 69) / 12)
+        env = np.minimum(1.0, np.minimum(t / 0.02, (n / sr - t) / 0.05 + 1e-3))
+        if voice:
+            f_t = f * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t))
+            ph = 2 * np.pi * np.cumsum(f_t) / sr
+            y = 0.5 * np.sin(ph) + 0.2 * np.sin(2 * ph) + 0.08 * np.sin(3 * ph)
+        else:
+            ph = 2 * np.pi * f * t
+            bass = 440.0 * 2 ** ((p - 24 - 69) / 12)
+            y = 0.5 * np.sin(ph) + 0.25 * np.sin(2 * ph) + 0.12 * np.sin(3 * ph) + 0.15 * np.sin(2 * np.pi * bass * t)
+        out.append(env * y)
+    y = np.concatenate(out).astype(np.float32)
+    return 0.5 * y / np.abs(y).max()
+
+
+def encode(samples: np.ndarray, fmt: str, *, sr: int = SR, extra: tuple[str, ...] = ()) -> bytes:
+    """Encode float32 mono with the real ffmpeg. ``fmt``: ogg (Opus voice note), mp3, m4a, flac,
+    wav, webm, mp4 (video note: audio plus a black video track)."""
+    pcm = np.clip(samples, -1, 1).astype("<f4").tobytes()
+    inp = ["-f", "f32le", "-ar", str(sr), "-ac", "1", "-i", "pipe:0"]
+    codecs = {
+        "ogg": ["-c:a", "libopus", "-b:a", "24k", "-application", "voip", "-f", "ogg"],
+        "mp3": ["-c:a", "libmp3lame", "-b:a", "96k", "-f", "mp3"],
+        "m4a": ["-c:a", "aac", "-b:a", "96k", "-movflags", "frag_keyframe+empty_moov", "-f", "ipod"],
+        "flac": ["-c:a", "flac", "-f", "flac"],
+        "wav": ["-c:a", "pcm_s16le", "-f", "wav"],
+        "webm": ["-c:a", "libopus", "-b:a", "32k", "-f", "webm"],
+    }
+    if fmt == "mp4":
+        dur = len(samples) / sr
+        cmd = ["ffmpeg", "-v", "error", *inp, "-f", "lavfi", "-i", f"color=c=black:s=64x64:d={dur:.2f}",
+               "-shortest", "-c:v", "libx264", "-c:a", "aac", "-movflags", "frag_keyframe+empty_moov",
+               "-f", "mp4", "pipe:1"]
+    else:
+        cmd = ["ffmpeg", "-v", "error", *inp, *extra, *codecs[fmt], "pipe:1"]
+    proc = subprocess.run(cmd, input=pcm, capture_output=True, check=True)
+    return proc.stdout

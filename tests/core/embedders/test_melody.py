@@ -1,0 +1,56 @@
+"""Melody vectors: invariant to key, tolerant to tempo, fast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from audio_fixtures import tune
+
+from core.audio import Audio
+from core.embedders import melody
+from core.embedders.melody import DIM, MelodyEmbedder, contour_vector
+
+
+@pytest.fixture(scope="module")
+def embedder() -> MelodyEmbedder:
+    return MelodyEmbedder()
+
+
+def test_contour_vector_is_transposition_invariant() -> None:
+    rng = np.random.default_rng(0)
+    c = 60 + np.cumsum(rng.integers(-2, 3, 80)).astype(np.float32)
+    c[rng.random(80) < 0.2] = np.nan
+    a, b = contour_vector(c), contour_vector(c + 7)
+    assert a.shape == (DIM,)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_flat_or_unvoiced_windows_are_skipped() -> None:
+    assert contour_vector(np.full(80, np.nan, np.float32)) is None
+    assert contour_vector(np.full(80, 62.0, np.float32)) is None
+
+
+def _q(seed: int, **kw) -> np.ndarray:
+    y = tune(seed, voice=True, **kw)
+    return Audio(y, 32000).resampled(16000).samples
+
+
+def test_song_tracker_follows_the_melody_over_a_bass_line() -> None:
+    y = Audio(tune(5), 32000).resampled(16000).samples
+    contour = melody.song_contour(y)
+    voiced = contour[~np.isnan(contour)]
+    assert len(voiced) > 0.6 * len(contour)
+    # The tune lives between MIDI 62 and 76 (plus harmonics); the bass two octaves lower.
+    assert np.median(voiced) > 58
+
+
+@pytest.mark.parametrize(("shift", "tempo"), [(0, 1.0), (5, 1.0), (-4, 1.0), (0, 1.2), (0, 0.85), (3, 1.15)])
+def test_hummed_query_matches_its_song_window(embedder: MelodyEmbedder, shift: float, tempo: float) -> None:
+    song = embedder.embed_song(Audio(tune(7), 32000).resampled(16000).samples)
+    q = embedder.embed_queries([_q(7, shift=shift, tempo=tempo)[: int(10 * tempo * 16000)]])[0]
+    other = embedder.embed_song(Audio(tune(8), 32000).resampled(16000).samples)
+    best_self = float((q @ song.vectors.T).max())
+    best_other = float((q @ other.vectors.T).max())
+    row = int(np.argmax((q @ song.vectors.T).max(axis=0)))
+    assert best_self > 0.9 and best_self > best_other + 0.03
+    assert song.starts_s[row] <= 1.0  # the query starts at the song's start
