@@ -1,11 +1,11 @@
-"""Fusing per-embedder hits into one ranking, and calibrating a confidence for each song.
+"""Fusing per-embedder hits into one ranking, and a calibrated confidence for each song.
 
-Scores are cosine similarities, on different scales per embedder. Each embedder's candidate
-scores are turned into *z-scores against that query's own candidate pool* (how far a song
-stands out from the other songs the index returned), which makes embedders comparable and is
-what "convincing" means: a hummed query of an unknown song gives a flat pool, a known song an
-outlier. The fused score is the weighted mean z-score; the confidence is a logistic function
-of it (its constants calibrated on the evaluation set: see ``humbot eval``).
+Each song's fused score is the weighted mean of its cosine similarities per embedder (a song one
+embedder did not return takes that embedder's lowest returned score). The confidence that a song
+is the one in the query is a logistic function of two things a convincing match has: a high
+score, and a clear margin over the best *other* song. An out-of-catalog hum gives a middling top
+score with close runners-up; the real song stands out. The constants are calibrated on the
+evaluation set (``humbot eval``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import numpy as np
 
 from core.types import IndexHit
 
-#: Logistic calibration of the fused z-score: confidence = 1 / (1 + exp(-(z - Z0) * SLOPE)).
-Z0 = 3.0
-SLOPE = 2.0
+#: confidence = sigmoid(LEVEL_SLOPE·(score − LEVEL_AT) + MARGIN_SLOPE·(margin − MARGIN_AT))
+LEVEL_AT, LEVEL_SLOPE = 0.90, 25.0
+MARGIN_AT, MARGIN_SLOPE = 0.06, 25.0
 
 
 @dataclass(frozen=True)
@@ -31,32 +31,31 @@ class Fused:
     scores: dict[str, float]  # raw cosine per embedder
 
 
-def _zscores(hits: list[IndexHit]) -> dict[str, float]:
-    s = np.array([h.score for h in hits], dtype=np.float64)
-    if len(s) < 3:
-        return {h.song_id: 0.0 for h in hits}
-    rest = s[1:]  # the pool without the best song, so it cannot mask itself
-    mu, sd = float(np.median(rest)), float(np.std(rest)) + 1e-3
-    return {h.song_id: (h.score - mu) / sd for h in hits}
+def confidence(score: float, margin: float) -> float:
+    z = LEVEL_SLOPE * (score - LEVEL_AT) + MARGIN_SLOPE * (margin - MARGIN_AT)
+    return float(1.0 / (1.0 + np.exp(-z)))
 
 
 def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float]) -> list[Fused]:
-    """One ranking of songs from each embedder's hits (sorted by score, descending)."""
+    """One ranking of songs from each embedder's hits (sorted by fused score, descending)."""
     used = {n: h for n, h in hits.items() if h and weights.get(n, 0) > 0}
     if not used:
         return []
-    z = {n: _zscores(h) for n, h in used.items()}
     by_song = {n: {x.song_id: x for x in h} for n, h in used.items()}
-    floor = {n: min(v.values()) for n, v in z.items()}  # a song one embedder did not return
+    floor = {n: min(x.score for x in h) for n, h in used.items()}
     total_w = sum(weights[n] for n in used)
-    # The offset comes from the embedder with the most weight that found the song.
-    order = sorted(used, key=lambda n: -weights[n])
-    out = []
-    for song_id in {s for h in used.values() for s in (x.song_id for x in h)}:
-        fused = sum(weights[n] * z[n].get(song_id, floor[n]) for n in used) / total_w
+    order = sorted(used, key=lambda n: -weights[n])  # the offset comes from the weightiest embedder
+    rows = []
+    for song_id in {x.song_id for h in used.values() for x in h}:
+        score = sum(weights[n] * (by_song[n][song_id].score if song_id in by_song[n] else floor[n])
+                    for n in used) / total_w
         offset = next(by_song[n][song_id].offset_s for n in order if song_id in by_song[n])
         scores = {n: by_song[n][song_id].score for n in used if song_id in by_song[n]}
-        conf = float(1.0 / (1.0 + np.exp(-(fused - Z0) * SLOPE)))
-        out.append(Fused(song_id, float(fused), conf, offset, scores))
-    out.sort(key=lambda f: (-f.score, f.song_id))
+        rows.append((song_id, score, offset, scores))
+    rows.sort(key=lambda r: (-r[1], r[0]))
+    out = []
+    for i, (song_id, score, offset, scores) in enumerate(rows):
+        # A one-song catalog has no runner-up: the margin is then over "no similarity".
+        best_other = rows[0][1] if i > 0 else (rows[1][1] if len(rows) > 1 else 0.0)
+        out.append(Fused(song_id, float(score), confidence(score, score - best_other), offset, scores))
     return out

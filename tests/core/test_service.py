@@ -1,0 +1,166 @@
+"""The service end to end on the embedded index: add, search (with invariances), remove, clips."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from audio_fixtures import encode, tune
+from conftest import melody_only_config, voice_note
+
+from bot.wiring import build_service
+from core.batching import MicroBatcher
+from core.errors import SongNotFound, TooLarge
+from core.service import HumService
+
+
+@pytest.fixture(scope="module")
+async def service(tmp_path_factory: pytest.TempPathFactory, song_tunes: dict[int, bytes]) -> HumService:
+    svc = build_service(melody_only_config(tmp_path_factory.mktemp("svc")))
+    await svc.start()
+    for seed, data in song_tunes.items():
+        await svc.add_song(data, filename=f"Artist {seed} - Tune {seed}.flac", title=f"Tune {seed}",
+                           artist=f"Artist {seed}", added_by="test")
+    yield svc
+    await svc.close()
+
+
+async def _top(service: HumService, data: bytes) -> tuple[str, float, bool]:
+    resp = await service.search(data, filename="q.ogg", with_clip=False)
+    best = resp.results[0]
+    return best.song.title, best.offset_s, resp.match
+
+
+@pytest.mark.parametrize("start_s", [0.0, 6.0, 12.0])
+async def test_query_cut_from_a_known_position_finds_song_and_offset(service: HumService, start_s: float) -> None:
+    title, offset, match = await _top(service, voice_note(3, start_s, 10.0))
+    assert title == "Tune 3"
+    assert match
+    assert abs(offset - start_s) <= 1.0 + 0.5  # one window hop (1 s), plus note-boundary slack
+
+
+@pytest.mark.parametrize(("shift", "tempo"), [(4, 1.0), (-5, 1.0), (0, 1.2), (0, 0.85)],
+                         ids=["transposed-up", "transposed-down", "slowed", "sped-up"])
+async def test_invariances_transposed_slowed_sped_up(service: HumService, shift: float, tempo: float) -> None:
+    title, _, _ = await _top(service, voice_note(5, 2.0, 10.0 * tempo, shift=shift, tempo=tempo))
+    assert title == "Tune 5"
+
+
+async def test_out_of_catalog_query_is_not_a_confident_match(service: HumService) -> None:
+    resp = await service.search(voice_note(42, 0.0, 10.0), filename="q.ogg", with_clip=False)
+    assert resp.results  # closest candidates are still listed
+    assert not resp.match
+    assert resp.results[0].confidence < 0.5
+
+
+async def test_results_are_distinct_songs_with_scores_and_a_clip(service: HumService) -> None:
+    resp = await service.search(voice_note(2, 4.0, 10.0), filename="q.ogg", top_k=5)
+    ids = [r.song.song_id for r in resp.results]
+    assert len(ids) == len(set(ids)) == 5
+    assert [r.score for r in resp.results] == sorted((r.score for r in resp.results), reverse=True)
+    assert all(0.0 <= r.confidence <= 1.0 for r in resp.results)
+    assert resp.clip is not None and resp.clip.data[:4] == b"OggS"
+    assert resp.clip.title == "Tune 2" and resp.clip.start_s <= resp.results[0].offset_s
+    assert set(resp.timings_ms) >= {"decode", "embed", "search", "clip", "total"}
+
+
+async def test_re_adding_the_same_file_is_idempotent(service: HumService, song_tunes: dict[int, bytes]) -> None:
+    before = await service.count_songs()
+    res = await service.add_song(song_tunes[1], filename="again.flac", title="Other title")
+    assert not res.created and res.song.title == "Tune 1"
+    assert await service.count_songs() == before
+
+
+async def test_remove_deletes_vectors_and_file(tmp_path: Path) -> None:
+    svc = build_service(melody_only_config(tmp_path))
+    await svc.start()
+    try:
+        a = (await svc.add_song(encode(tune(1), "flac"), filename="a.flac")).song
+        b = (await svc.add_song(encode(tune(2), "flac"), filename="b.flac")).song
+        path = svc.catalog.file_path(a.sha256, a.ext)
+        assert path.exists()
+        await svc.remove_song(a.song_id)
+        assert not path.exists()
+        assert await svc.index.song_ids() == {b.song_id}
+        resp = await svc.search(voice_note(1, 0.0, 10.0), filename="q.ogg", with_clip=False)
+        assert [r.song.song_id for r in resp.results] == [b.song_id]
+        with pytest.raises(SongNotFound):
+            await svc.remove_song(a.song_id)
+    finally:
+        await svc.close()
+
+
+async def test_persistence_across_restarts(tmp_path: Path) -> None:
+    cfg = melody_only_config(tmp_path)
+    svc = build_service(cfg)
+    await svc.start()
+    song = (await svc.add_song(encode(tune(4), "flac"), filename="x.flac", title="Kept")).song
+    await svc.close()
+    svc2 = build_service(cfg)
+    await svc2.start()
+    try:
+        resp = await svc2.search(voice_note(4, 0.0, 10.0), filename="q.ogg", with_clip=False)
+        assert resp.results[0].song.song_id == song.song_id
+    finally:
+        await svc2.close()
+
+
+async def test_interrupted_import_is_reconciled_at_start(tmp_path: Path) -> None:
+    """Vectors written but the catalog row not (a crash between the two): removed at start."""
+    cfg = melody_only_config(tmp_path)
+    svc = build_service(cfg)
+    await svc.start()
+    kept = (await svc.add_song(encode(tune(1), "flac"), filename="kept.flac")).song
+    # Simulate the crash window: file stored and vectors indexed, catalog commit never happened.
+    data = encode(tune(2), "flac")
+    decoded = svc._decode_song(data, ".flac")
+    segments = svc._embed_song(decoded.samples)
+    from core.catalog import new_song, sha256_of
+
+    ghost = new_song(sha256=sha256_of(data), ext=".flac", title="ghost", artist=None, duration_s=1.0,
+                     source_name="g.flac", added_by=None)
+    svc.catalog.store_file(data, ghost.sha256, ".flac")
+    await svc.index.upsert(ghost, segments)
+    await svc.close()
+
+    svc2 = build_service(cfg)
+    await svc2.start()
+    try:
+        assert await svc2.index.song_ids() == {kept.song_id}
+        assert [s.song_id for s in await svc2.list_songs()] == [kept.song_id]
+        assert not svc2.catalog.file_path(ghost.sha256, ".flac").exists()
+        # and the song can be imported again normally afterwards
+        assert (await svc2.add_song(data, filename="g.flac")).created
+    finally:
+        await svc2.close()
+
+
+async def test_oversized_upload_is_refused_before_work(tmp_path: Path) -> None:
+    svc = build_service(melody_only_config(tmp_path, limits={"max_upload_mb": 0.01}))
+    await svc.start()
+    try:
+        with pytest.raises(TooLarge):
+            await svc.search(encode(tune(1), "flac"), filename="big.flac")
+        with pytest.raises(TooLarge):
+            svc.check_upload_size(50 * 1024 * 1024)
+    finally:
+        await svc.close()
+
+
+async def test_queries_arriving_together_share_one_model_call() -> None:
+    calls: list[int] = []
+
+    def model(items: list[int]) -> list[int]:
+        calls.append(len(items))
+        return [i * 10 for i in items]
+
+    async def run(fn, *args):
+        return await asyncio.to_thread(fn, *args)
+
+    batcher = MicroBatcher(model, run, max_batch=8, max_wait_s=0.05)
+    out = await asyncio.gather(*(batcher.submit(i) for i in range(5)))
+    assert out == [0, 10, 20, 30, 40]
+    assert calls == [5]
+    out = await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+    assert out == [i * 10 for i in range(10)] and sorted(calls[1:]) == [2, 8]
