@@ -1,0 +1,225 @@
+"""The ``humbot`` command line, run as a user would (a real process per command)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from audio_fixtures import encode, tune
+from conftest import voice_note
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def humbot(*args: str, config: Path | None = None, env: dict[str, str] | None = None,
+           check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "bot", *(["--config", str(config)] if config else []), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} exited {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory, panns_checkpoint: Path) -> Path:
+    """Both embedders (PANNs on the generated checkpoint), the local index, a fresh data dir."""
+    root = tmp_path_factory.mktemp("cli")
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump({
+        "data_dir": str(root / "data"),
+        "embedders": {"device": "cpu", "panns": {"checkpoint": str(panns_checkpoint)}},
+    }))
+    return path
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder as an admin would have it: tagged MP3, 'Artist - Title' names, a nested folder,
+    and one file that is not audio."""
+    d = tmp_path_factory.mktemp("library")
+    (d / "nested").mkdir()
+    tagged = encode(tune(1), "mp3", extra=("-metadata", "title=Tagged Title", "-metadata", "artist=Tag Artist"))
+    (d / "whatever.mp3").write_bytes(tagged)
+    (d / "Some Band - Named Song.flac").write_bytes(encode(tune(2), "flac"))
+    (d / "nested" / "plain.ogg").write_bytes(encode(tune(3), "ogg"))
+    (d / "broken.wav").write_bytes(b"RIFF" + b"\x00" * 100)
+    (d / "notes.txt").write_text("not a song")
+    return d
+
+
+def test_import_add_search_remove_roundtrip(config: Path, library: Path, tmp_path: Path) -> None:
+    out = humbot("songs", "import", str(library), config=config)
+    assert "4 files: 3 added, 0 already in the catalog, 1 skipped." in out.stdout
+    assert "broken.wav" in out.stderr  # reported, with the reason
+
+    listing = [json.loads(line) for line in humbot("songs", "list", "--json", config=config).stdout.splitlines()]
+    by_title = {s["title"]: s for s in listing}
+    assert set(by_title) == {"Tagged Title", "Named Song", "plain"}
+    assert by_title["Tagged Title"]["artist"] == "Tag Artist"
+    assert by_title["Named Song"]["artist"] == "Some Band"
+
+    # Re-import: idempotent.
+    again = humbot("songs", "import", str(library), config=config)
+    assert "0 added, 3 already in the catalog" in again.stdout
+
+    q = tmp_path / "hum.ogg"
+    q.write_bytes(voice_note(2, 6.0, 10.0))
+    res = json.loads(humbot("search", str(q), "--json", "--top", "3", "--clips", str(tmp_path / "clips"),
+                            config=config).stdout)
+    assert res["query"] == str(q) and res["error"] is None
+    assert res["match"] is True
+    top = res["results"][0]
+    assert top["title"] == "Named Song" and top["artist"] == "Some Band"
+    assert abs(top["offset_s"] - 6.0) <= 1.5
+    assert set(top) == {"song_id", "title", "artist", "score", "confidence", "offset_s"}
+    assert 0 <= top["confidence"] <= 1
+    assert Path(res["clip"]).read_bytes()[:4] == b"OggS"
+
+    song_id = by_title["Named Song"]["song_id"]
+    humbot("songs", "remove", song_id, config=config)
+    res = json.loads(humbot("search", str(q), "--json", config=config).stdout)
+    assert all(r["song_id"] != song_id for r in res["results"])
+    gone = humbot("songs", "remove", song_id, config=config, check=False)
+    assert gone.returncode == 1 and f"no song with id {song_id}" in gone.stderr
+
+
+def test_add_single_song_and_status(config: Path, tmp_path: Path) -> None:
+    f = tmp_path / "x.wav"
+    f.write_bytes(encode(tune(6), "wav"))
+    out = humbot("songs", "add", str(f), "--title", "Six", "--artist", "Me", config=config)
+    assert out.stdout.split("\t")[1:] == ["Six", "added\n"]
+    st = humbot("status", config=config).stdout
+    assert "backend:   local (healthy)" in st
+    assert "models:    melody, panns" in st
+
+
+def test_search_reports_bad_queries_per_line(config: Path, tmp_path: Path) -> None:
+    good, bad, short = tmp_path / "good.ogg", tmp_path / "bad.ogg", tmp_path / "short.ogg"
+    good.write_bytes(voice_note(1, 0.0, 8.0))
+    bad.write_bytes(b"this is not audio")
+    short.write_bytes(encode(tune(1)[:16000], "ogg"))
+    out = humbot("search", str(good), str(bad), str(short), "--json", config=config)
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [x["query"] for x in lines] == [str(good), str(bad), str(short)]
+    assert lines[0]["error"] is None and lines[0]["results"]
+    assert "doesn't look like audio" in lines[1]["error"]
+    assert "only 0.5 s long" in lines[2]["error"]
+    assert "Traceback" not in out.stderr
+
+
+def test_interrupted_import_leaves_a_consistent_index(tmp_path: Path) -> None:
+    """Kill -9 an import half-way; the catalog and the index agree afterwards, and it resumes."""
+    cfg = tmp_path / "config.yaml"
+    data = tmp_path / "data"
+    cfg.write_text(yaml.safe_dump({"data_dir": str(data), "embedders": {"panns": {"enabled": False}}}))
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for seed in range(1, 9):
+        (lib / f"song{seed}.flac").write_bytes(encode(tune(seed), "flac"))
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--config", str(cfg), "songs", "import", str(lib)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (data / "catalog.db").exists() and _count(data / "catalog.db") >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_before = _count(data / "catalog.db")
+    assert 2 <= n_before < 8
+
+    status = humbot("status", config=cfg).stdout  # start-up reconciles the index with the catalog
+    assert f"songs:     {n_before} in catalog, {n_before} in index" in status
+    out = humbot("songs", "import", str(lib), config=cfg).stdout
+    assert f"{8 - n_before} added, {n_before} already in the catalog, 0 skipped" in out
+    q = tmp_path / "q.ogg"
+    q.write_bytes(voice_note(8, 0.0, 10.0))
+    res = json.loads(humbot("search", str(q), "--json", config=cfg).stdout)
+    assert res["results"][0]["title"] == "song8"
+
+
+def _count(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as c:
+            return c.execute("SELECT COUNT(*) FROM songs").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_invalid_config_names_the_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("limits:\n  max_upload_mb: lots\nsearch:\n  topk: 3\n")
+    out = humbot("status", config=cfg, check=False)
+    assert out.returncode == 2
+    assert "limits.max_upload_mb" in out.stderr and "search.topk" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_secrets_come_from_env_and_never_reach_logs(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "d"), "embedders": {"panns": {"enabled": False}},
+                                   "telegram": {"token": "${TG_TEST_TOKEN}"}}))
+    out = humbot("-v", "status", config=cfg, env={"TG_TEST_TOKEN": "123456:SECRET-TOKEN-VALUE"})
+    assert "SECRET-TOKEN-VALUE" not in out.stdout + out.stderr
+    os.environ.pop("TG_TEST_TOKEN", None)
+    missing = humbot("status", config=cfg, check=False)
+    assert missing.returncode == 2 and "TG_TEST_TOKEN is not set" in missing.stderr
+
+
+def test_data_dir_override_and_env_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"embedders": {"panns": {"enabled": False}}}))
+    other = tmp_path / "elsewhere"
+    humbot("--data-dir", str(other), "status", env={"HUMBOT_CONFIG": str(cfg)})
+    assert (other / "catalog.db").exists()
+
+
+def test_serve_without_adapters_says_so(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "d")}))
+    out = humbot("serve", config=cfg, check=False)
+    assert out.returncode == 1 and "No adapter is enabled" in out.stderr
+
+
+class _OneFile(http.server.BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_models_download_verifies_checksum(tmp_path: Path) -> None:
+    from bot.models import Checkpoint, DownloadError, download
+
+    _OneFile.body = os.urandom(3 * 1024 * 1024 + 17)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OneFile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/ckpt.pth"
+    try:
+        good = Checkpoint(url, hashlib.md5(_OneFile.body).hexdigest(), 3)
+        dest = download(good, tmp_path / "m" / "ckpt.pth", progress=False)
+        assert dest.read_bytes() == _OneFile.body
+        bad = Checkpoint(url, "0" * 32, 3)
+        with pytest.raises(DownloadError, match="checksum mismatch"):
+            download(bad, tmp_path / "m2" / "ckpt.pth", progress=False)
+        assert not any((tmp_path / "m2").iterdir())  # no partial file left behind
+    finally:
+        server.shutdown()
