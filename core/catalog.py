@@ -3,6 +3,7 @@
 Layout under the data directory::
 
     songs/ab/abcdef…(sha256).ext   the original upload, never modified
+    features/<embedder>/<id>.npy   whole-song data an embedder re-ranks with (melody contour)
     catalog.db                     songs, queries served and users' feedback
 
 The catalog is the source of truth for *which songs exist*; an index only holds vectors for
@@ -24,6 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+
+import numpy as np
 
 from core.types import Song
 
@@ -76,6 +79,7 @@ class Catalog:
     def __init__(self, data_dir: Path) -> None:
         self.root = data_dir
         self.files = data_dir / "songs"
+        self.features = data_dir / "features"
         self.db_path = data_dir / "catalog.db"
         self.files.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
@@ -116,8 +120,30 @@ class Catalog:
 
     def stray_files(self) -> list[Path]:
         """Stored files (and leftover temp files) with no catalog row: debris of interrupted imports."""
-        known = {(s.sha256 + s.ext) for s in self.list()}
-        return [p for p in self.files.glob("*/*") if p.is_file() and p.name not in known]
+        songs = self.list()
+        known = {(s.sha256 + s.ext) for s in songs}
+        ids = {f"{s.song_id}.npy" for s in songs}
+        stray = [p for p in self.files.glob("*/*") if p.is_file() and p.name not in known]
+        return stray + [p for p in self.features.glob("*/*") if p.is_file() and p.name not in ids]
+
+    def feature_path(self, embedder: str, song_id: str) -> Path:
+        return self.features / embedder / f"{song_id}.npy"
+
+    def store_features(self, embedder: str, song_id: str, array: np.ndarray) -> None:
+        path = self.feature_path(embedder, song_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        with tmp.open("wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+
+    def load_features(self, embedder: str, song_ids: list[str]) -> dict[str, np.ndarray]:
+        out = {}
+        for song_id in song_ids:
+            path = self.feature_path(embedder, song_id)
+            if path.exists():
+                out[song_id] = np.load(path)
+        return out
 
     # -- songs ----------------------------------------------------------------------------
     def get(self, song_id: str) -> Song | None:
@@ -155,6 +181,8 @@ class Catalog:
         with self._db() as db:
             db.execute("DELETE FROM songs WHERE song_id = ?", (song_id,))
         self.file_path(song.sha256, song.ext).unlink(missing_ok=True)
+        for path in self.features.glob(f"*/{song_id}.npy"):
+            path.unlink(missing_ok=True)
         return song
 
     def list(self, offset: int = 0, limit: int | None = None) -> list[Song]:

@@ -34,7 +34,7 @@ from core.errors import BackendUnavailable, Busy, HumbotError, SongNotFound
 from core.fusion import fuse
 from core.index.base import VectorIndex
 from core.settings import LimitsConfig, SearchConfig
-from core.types import AddResult, Clip, IndexStats, SearchFilter, SearchResponse, SearchResult, Segments, Song
+from core.types import AddResult, Clip, IndexHit, IndexStats, SearchFilter, SearchResponse, SearchResult, Segments, Song
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,7 +81,7 @@ class HumService:
         self._pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="humbot-work")
         self._waiting = 0
         self._batchers = {
-            e.name: MicroBatcher(e.embed_queries, self._run, max_batch=8, max_wait_s=0.02) for e in embedders
+            e.name: MicroBatcher(e.embed_queries_full, self._run, max_batch=8, max_wait_s=0.02) for e in embedders
         }
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -151,10 +151,16 @@ class HumService:
                         added_by=added_by, genre=genre)
         # Order matters for crash safety: file, then vectors, then the catalog row (the commit).
         await asyncio.to_thread(self.catalog.store_file, data, sha, suffix)
+        await self._store_features(song.song_id, segments)
         await self.index.upsert(song, segments)
         await asyncio.to_thread(self.catalog.add, song)
         log.info("added song %s %r (%.0f s)", song.song_id, song.title, song.duration_s)
         return AddResult(song, created=True)
+
+    async def _store_features(self, song_id: str, segments: Mapping[str, Segments]) -> None:
+        for name, seg in segments.items():
+            if seg.features is not None:
+                await asyncio.to_thread(self.catalog.store_features, name, song_id, seg.features)
 
     async def remove_song(self, song_id: str) -> Song:
         song = await asyncio.to_thread(self.catalog.get, song_id)
@@ -182,7 +188,9 @@ class HumService:
         for song in await self.list_songs():
             data = await asyncio.to_thread(self.catalog.file_path(song.sha256, song.ext).read_bytes)
             decoded = await self._run(self._decode_song, data, song.ext)
-            yield song, await self._run(self._embed_song, decoded.samples)
+            segments = await self._run(self._embed_song, decoded.samples)
+            await self._store_features(song.song_id, segments)
+            yield song, segments
 
     async def reindex(self) -> int:
         return await self.index.rebuild({n: e.spec for n, e in self.embedders.items()}, self.songs_with_segments())
@@ -204,21 +212,27 @@ class HumService:
         t1 = time.perf_counter()
         timings["decode"] = (t1 - t0) * 1000
 
-        async def embed(name: str) -> tuple[str, np.ndarray]:
+        async def embed(name: str) -> tuple[str, tuple[np.ndarray, np.ndarray | None]]:
             e = self.embedders[name]
             samples = await self._run(lambda: query.resampled(e.sample_rate).samples)
             return name, await self._batchers[name].submit(samples)
 
-        vectors = dict(await asyncio.gather(*(embed(n) for n in self.embedders)))
+        embedded = dict(await asyncio.gather(*(embed(n) for n in self.embedders)))
         t2 = time.perf_counter()
         timings["embed"] = (t2 - t1) * 1000
 
         hits = {}
-        for name, vecs in vectors.items():
+        for name, (vecs, _) in embedded.items():
             if len(vecs):
                 hits[name] = await self.index.search(name, vecs, self.search_cfg.candidates, filters)
         t3 = time.perf_counter()
         timings["search"] = (t3 - t2) * 1000
+        for name, (_, qfeat) in embedded.items():
+            if self.embedders[name].reranks and qfeat is not None and hits.get(name):
+                hits[name] = await self._rerank(name, qfeat, hits[name])
+        t4 = time.perf_counter()
+        timings["rerank"] = (t4 - t3) * 1000
+        t3 = t4
 
         fused = fuse(hits, self.search_cfg.weights)
         songs = await asyncio.to_thread(self.catalog.get_many, [f.song_id for f in fused[:top_k]])
@@ -237,6 +251,15 @@ class HumService:
         await asyncio.to_thread(self.catalog.log_query, query_id, source, top.song.song_id if top else None, match,
                                 top.confidence if top else None)
         return SearchResponse(query_id, results, match, query.duration_s, query.truncated, clip, timings)
+
+    async def _rerank(self, name: str, qfeat: np.ndarray, hits: list[IndexHit]) -> list[IndexHit]:
+        """Second stage: precise scores and offsets for the first stage's best candidates."""
+        top = hits[: self.search_cfg.rerank_candidates]
+        feats = await asyncio.to_thread(self.catalog.load_features, name, [h.song_id for h in top])
+        top = [h for h in top if h.song_id in feats]
+        scored = await self._run(self.embedders[name].rerank, qfeat, [(feats[h.song_id], h.offset_s) for h in top])
+        out = [IndexHit(h.song_id, float(score), float(offset)) for h, (score, offset) in zip(top, scored)]
+        return sorted(out, key=lambda h: (-h.score, h.song_id))
 
     async def clip(self, song_id: str, offset_s: float) -> Clip:
         """About ``search.clip_seconds`` of a song, starting a little before ``offset_s``."""

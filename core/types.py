@@ -30,10 +30,13 @@ class Segments:
 
     ``starts_s``: shape (n,), window start times in seconds.
     ``vectors``: shape (n, dim), float32, L2-normalised rows.
+    ``features``: optional whole-song data the embedder re-ranks with (e.g. the melody contour);
+    kept by the catalog, not by the index.
     """
 
     starts_s: np.ndarray
     vectors: np.ndarray
+    features: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.vectors.ndim != 2 or len(self.starts_s) != len(self.vectors):

@@ -33,6 +33,17 @@ class Embedder(ABC):
     def embed_queries(self, queries: list[np.ndarray]) -> list[np.ndarray]:
         """For each query (n_i,) float32 at :attr:`sample_rate`: vectors (q_i, dim), unit rows."""
 
+    #: True when :meth:`rerank` refines first-stage hits (using ``Segments.features``).
+    reranks: bool = False
+
+    def embed_queries_full(self, queries: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Like :meth:`embed_queries`, plus per-query features for :meth:`rerank` (or None)."""
+        return [(v, None) for v in self.embed_queries(queries)]
+
+    def rerank(self, query_features: np.ndarray, candidates: list[tuple[np.ndarray, float]]) -> list[tuple[float, float]]:
+        """Precise (score, offset_s) per candidate (song features, first-stage offset_s)."""
+        raise NotImplementedError
+
 
 def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero). float32."""

@@ -25,6 +25,7 @@ import librosa
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from core.embedders import align
 from core.embedders.base import Embedder, l2_normalize
 from core.types import Segments
 
@@ -159,8 +160,31 @@ class MelodyEmbedder(Embedder):
         return np.stack(vecs) if vecs else np.zeros((0, DIM), np.float32)
 
     def embed_song(self, samples: np.ndarray) -> Segments:
-        return self.song_segments_from_contour(song_contour(samples))
+        contour = song_contour(samples)
+        seg = self.song_segments_from_contour(contour)
+        return Segments(seg.starts_s, seg.vectors, features=contour)
 
     def embed_queries(self, queries: list[np.ndarray]) -> list[np.ndarray]:
+        return [v for v, _ in self.embed_queries_full(queries)]
+
+    reranks = True
+
+    def embed_queries_full(self, queries: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         with self._lock:
-            return [self.query_vectors_from_contour(query_contour(q, self._detector)) for q in queries]
+            contours = [query_contour(q, self._detector) for q in queries]
+        return [(self.query_vectors_from_contour(c), align.prepare_query(c)) for c in contours]
+
+    def rerank(self, query_features: np.ndarray, candidates: list[tuple[np.ndarray, float]]) -> list[tuple[float, float]]:
+        """Subsequence DTW of the query contour on each candidate song's whole contour.
+
+        The key the first stage matched (the song window's median pitch at its offset) seeds a
+        small transposition search.
+        """
+        win = int(round(self.window_s * FRAME_RATE))
+        out = []
+        for contour, offset_s in candidates:
+            a = int(offset_s * FRAME_RATE)
+            key = np.nanmedian(contour[a : a + win]) if np.any(~np.isnan(contour[a : a + win])) else None
+            score, start = align.align(query_features, contour, key_hint=key)
+            out.append((score, start / FRAME_RATE))
+        return out

@@ -1,0 +1,190 @@
+"""``humbot eval``: accuracy of the whole pipeline on a generated evaluation set.
+
+Imports the dataset's songs into a fresh data directory (the same ``HumService.add_song`` users
+go through), runs every query through ``HumService.search`` and reports, per query kind
+(hummed, sung, recorded): top-1, top-5, MRR, the share answered as a confident match; for
+out-of-catalog queries the false-match rate; and latency. A PNG shows the rank histogram per
+kind and one query's contour aligned on its song's melody.
+
+Pure functions here compute metrics from ranks; the command wires them to a service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.config import Config
+from bot.wiring import build_service
+
+
+@dataclass
+class KindReport:
+    kind: str
+    n: int = 0
+    top1: float = 0.0
+    top5: float = 0.0
+    mrr: float = 0.0
+    matched: float = 0.0  # share answered as a confident match
+    correct_and_matched: float = 0.0  # confident AND right
+    latency_p50_ms: float = 0.0
+    latency_p95_ms: float = 0.0
+
+
+@dataclass
+class EvalReport:
+    songs: int
+    embedders: list[str]
+    kinds: list[KindReport]
+    overall: KindReport
+    out_of_catalog: int
+    false_match_rate: float  # out-of-catalog queries answered as a confident match
+    import_cpu_s_per_audio_min: float
+    failures: list[str] = field(default_factory=list)
+
+    def as_text(self) -> str:
+        lines = [f"songs: {self.songs}, embedders: {'+'.join(self.embedders)}",
+                 f"{'kind':10s} {'n':>4s} {'top-1':>7s} {'top-5':>7s} {'MRR':>6s} {'match':>6s} {'p50 ms':>7s} {'p95 ms':>7s}"]
+        for k in [*self.kinds, self.overall]:
+            lines.append(f"{k.kind:10s} {k.n:4d} {k.top1:7.1%} {k.top5:7.1%} {k.mrr:6.3f} {k.matched:6.1%} "
+                         f"{k.latency_p50_ms:7.0f} {k.latency_p95_ms:7.0f}")
+        lines.append(f"out-of-catalog: {self.out_of_catalog} queries, false-match rate {self.false_match_rate:.1%} "
+                     f"(answered 'no confident match': {1 - self.false_match_rate:.1%})")
+        lines.append(f"import: {self.import_cpu_s_per_audio_min:.1f} CPU s per minute of audio")
+        if self.failures:
+            lines.append(f"errors: {len(self.failures)} (first: {self.failures[0]})")
+        return "\n".join(lines)
+
+
+def summarize(kind: str, ranks: list[int | None], matched: list[bool], latencies_ms: list[float]) -> KindReport:
+    """Metrics from 1-based ranks of the right song (None: not in the results)."""
+    n = len(ranks)
+    if n == 0:
+        return KindReport(kind)
+    rr = [1.0 / r if r else 0.0 for r in ranks]
+    return KindReport(
+        kind=kind, n=n,
+        top1=sum(r == 1 for r in ranks) / n,
+        top5=sum(r is not None and r <= 5 for r in ranks) / n,
+        mrr=float(np.mean(rr)),
+        matched=sum(matched) / n,
+        correct_and_matched=sum(m and r == 1 for r, m in zip(ranks, matched)) / n,
+        latency_p50_ms=float(np.percentile(latencies_ms, 50)) if latencies_ms else 0.0,
+        latency_p95_ms=float(np.percentile(latencies_ms, 95)) if latencies_ms else 0.0,
+    )  # fmt: skip
+
+
+async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: int = 10,
+                   limit_songs: int | None = None, progress: bool = True) -> EvalReport:
+    from tqdm import tqdm
+
+    manifest = json.loads(manifest_path.read_text())
+    base = manifest_path.parent
+    songs = manifest["songs"][:limit_songs] if limit_songs else manifest["songs"]
+    song_ids = {s["id"] for s in songs}
+    queries = [q for q in manifest["queries"] if q.get("song_id") is None or q["song_id"] in song_ids]
+
+    service = build_service(cfg)
+    await service.start()
+    try:
+        id_map: dict[str, str] = {}  # dataset song id → catalog song id
+        audio_s = 0.0
+        c0 = time.process_time()
+        for s in tqdm(songs, desc="importing", disable=not progress):
+            res = await service.add_song((base / s["file"]).read_bytes(), filename=Path(s["file"]).name,
+                                         title=s["title"], artist=s.get("artist"), added_by="eval")
+            id_map[s["id"]] = res.song.song_id
+            audio_s += res.song.duration_s
+        import_cpu = (time.process_time() - c0) / max(audio_s / 60, 1e-9)
+
+        per_kind: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+        ooc_matched: list[bool] = []
+        failures: list[str] = []
+        rows = []
+        for q in tqdm(queries, desc="searching", disable=not progress):
+            t0 = time.perf_counter()
+            try:
+                resp = await service.search((base / q["file"]).read_bytes(), filename=Path(q["file"]).name,
+                                            top_k=top_k, with_clip=True, source="eval")
+            except Exception as e:  # an eval run reports failures instead of stopping
+                failures.append(f"{q['file']}: {e}")
+                continue
+            ms = (time.perf_counter() - t0) * 1000
+            got = [r.song.song_id for r in resp.results]
+            expected = id_map.get(q["song_id"]) if q.get("song_id") else None
+            rank = got.index(expected) + 1 if expected in got else None
+            rows.append({"file": q["file"], "kind": q["kind"], "expected": expected, "rank": rank,
+                         "match": resp.match, "confidence": resp.results[0].confidence if resp.results else 0.0,
+                         "latency_ms": ms})
+            if expected is None:
+                ooc_matched.append(resp.match)
+                continue
+            d = per_kind[q["kind"]]
+            d["ranks"].append(rank)
+            d["matched"].append(resp.match)
+            d["lat"].append(ms)
+        stats = await service.index.stats()
+    finally:
+        await service.close()
+
+    kinds = [summarize(k, v["ranks"], v["matched"], v["lat"]) for k, v in sorted(per_kind.items())]
+    all_ranks = [r for v in per_kind.values() for r in v["ranks"]]
+    all_matched = [m for v in per_kind.values() for m in v["matched"]]
+    all_lat = [x for v in per_kind.values() for x in v["lat"]]
+    report = EvalReport(
+        songs=stats.songs, embedders=list(stats.segments), kinds=kinds,
+        overall=summarize("overall", all_ranks, all_matched, all_lat),
+        out_of_catalog=len(ooc_matched), false_match_rate=(sum(ooc_matched) / len(ooc_matched)) if ooc_matched else 0.0,
+        import_cpu_s_per_audio_min=import_cpu, failures=failures,
+    )  # fmt: skip
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (out_dir / "report.json").write_text(json.dumps(asdict(report), indent=2))
+    plot(report, rows, out_dir / "eval.png")
+    return report
+
+
+def plot(report: EvalReport, rows: list[dict[str, Any]], path: Path) -> None:
+    """Rank histogram per query kind, and the confidence of right vs wrong vs out-of-catalog answers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    bins = [1, 2, 3, 4, 5, 6, 11, 1000]
+    labels = ["1", "2", "3", "4", "5", "6-10", ">10"]
+    kinds = sorted({r["kind"] for r in rows if r["expected"]})
+    width = 0.8 / max(len(kinds), 1)
+    for i, kind in enumerate(kinds):
+        ranks = [r["rank"] or 999 for r in rows if r["kind"] == kind and r["expected"]]
+        counts, _ = np.histogram(ranks, bins=bins)
+        ax1.bar(np.arange(len(labels)) + i * width, counts / max(len(ranks), 1), width, label=kind)
+    ax1.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels)
+    ax1.set_xlabel("rank of the right song")
+    ax1.set_ylabel("share of queries")
+    ax1.legend()
+    ax1.set_title(f"{report.songs} songs, {'+'.join(report.embedders)}")
+    groups = {
+        "right (top-1)": [r["confidence"] for r in rows if r["expected"] and r["rank"] == 1],
+        "wrong": [r["confidence"] for r in rows if r["expected"] and r["rank"] != 1],
+        "out of catalog": [r["confidence"] for r in rows if not r["expected"]],
+    }
+    ax2.hist(list(groups.values()), bins=np.linspace(0, 1, 21), label=list(groups), stacked=False)
+    ax2.set_xlabel("confidence of the top answer")
+    ax2.legend()
+    ax2.set_title("calibration")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run_eval(cfg: Config, manifest: Path, out_dir: Path, **kw: Any) -> EvalReport:
+    return asyncio.run(evaluate(cfg, manifest, out_dir=out_dir, **kw))

@@ -1,0 +1,83 @@
+"""Precise re-ranking: subsequence DTW of a query contour against a whole song contour.
+
+Contours are MIDI pitch per frame (float semitones, NaN = unvoiced) at the melody frame rate.
+The query may start anywhere in the song (subsequence alignment), run at 0.5–2× the song's tempo
+(step pattern), be sung in another key (a small transposition search around the key offset the
+first stage found) and be an octave off in places (octave-folded distance). The local cost is
+clipped so a few wrong notes cost a bounded amount.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+CLIP = 3.0  # semitones: beyond this a frame simply "does not match"
+UNVOICED_COST = 1.5  # song frame with no melody under a voiced query frame
+
+
+@njit(cache=True)
+def _local(q: float, s: float) -> float:
+    if np.isnan(s):
+        return UNVOICED_COST
+    d = q - s
+    d = d - 12.0 * np.floor(d / 12.0 + 0.5)  # fold octave errors: d in [-6, 6)
+    return min(abs(d), CLIP)
+
+
+@njit(cache=True)
+def subsequence_dtw(q: np.ndarray, s: np.ndarray) -> tuple[float, int, int]:
+    """Best alignment of all of ``q`` (m,) to a part of ``s`` (n,), both already transposed.
+
+    Steps (query, song): (1, 1), (1, 2) — song twice as fast — and (2, 1) — query twice as
+    fast, its skipped frame charged too. Returns (mean cost per query frame, start, end) in
+    song frames.
+    """
+    m, n = len(q), len(s)
+    inf = 1e18
+    D = np.full((m, n), inf)
+    S = np.zeros((m, n), dtype=np.int64)  # start column of the best path into each cell
+    for j in range(n):
+        D[0, j] = _local(q[0], s[j])
+        S[0, j] = j
+    for i in range(1, m):
+        for j in range(1, n):
+            c = _local(q[i], s[j])
+            best, start = D[i - 1, j - 1], S[i - 1, j - 1]
+            if j >= 2 and D[i - 1, j - 2] < best:
+                best, start = D[i - 1, j - 2], S[i - 1, j - 2]
+            if i >= 2 and D[i - 2, j - 1] + c < best:
+                best, start = D[i - 2, j - 1] + c, S[i - 2, j - 1]
+            D[i, j] = best + c
+            S[i, j] = start
+    end = int(np.argmin(D[m - 1]))
+    return D[m - 1, end] / m, int(S[m - 1, end]), end
+
+
+def prepare_query(contour: np.ndarray) -> np.ndarray | None:
+    """Trim unvoiced ends, fill short gaps by interpolation, centre on the median (semitones)."""
+    voiced = np.flatnonzero(~np.isnan(contour))
+    if len(voiced) < 8:
+        return None
+    c = contour[voiced[0] : voiced[-1] + 1].astype(np.float64)
+    x = np.arange(len(c))
+    ok = ~np.isnan(c)
+    c = np.interp(x, x[ok], c[ok])
+    return c - np.median(c)
+
+
+def align(query: np.ndarray, song: np.ndarray, key_hint: float | None = None,
+          transpositions: np.ndarray = np.arange(-1.0, 1.01, 0.5)) -> tuple[float, float]:
+    """Similarity in [0, 1] of a prepared query to a song contour, and the matched start frame.
+
+    The song is transposed by its median pitch (or ``key_hint`` semitones, the key the first
+    stage matched) plus each of ``transpositions``; the best wins.
+    """
+    s = song.astype(np.float64)
+    base = key_hint if key_hint is not None else float(np.nanmedian(s))
+    best_cost, best_start = np.inf, 0
+    for t in transpositions:
+        cost, start, _ = subsequence_dtw(query, s - (base + t))
+        if cost < best_cost:
+            best_cost, best_start = cost, start
+    return 1.0 - best_cost / CLIP, float(best_start)
