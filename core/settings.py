@@ -71,5 +71,5 @@ class LimitsConfig(Section):
     max_query_seconds: float = Field(30.0, gt=0)
     max_song_seconds: float = Field(1200.0, gt=0)
     workers: int = Field(2, ge=1)  # concurrent CPU/GPU jobs
-    max_queued: int = Field(32, ge=1)  # jobs waiting beyond that → "busy, try again"
+    max_queued: int = Field(32, ge=1)  # jobs waiting or running; beyond → "busy, try again"
     user_requests_per_minute: int = Field(6, ge=1)

@@ -164,3 +164,27 @@ async def test_queries_arriving_together_share_one_model_call() -> None:
     assert calls == [5]
     out = await asyncio.gather(*(batcher.submit(i) for i in range(10)))
     assert out == [i * 10 for i in range(10)] and sorted(calls[1:]) == [2, 8]
+
+
+async def test_busy_when_the_work_queue_is_full(tmp_path: Path) -> None:
+    import threading
+
+    from core.errors import Busy
+
+    svc = build_service(melody_only_config(tmp_path, limits={"workers": 1, "max_queued": 1}))
+    await svc.start()
+    gate = threading.Event()
+    try:
+        blocker = asyncio.ensure_future(svc._run(gate.wait, 30))  # occupies the only slot
+        await asyncio.sleep(0.05)
+        with pytest.raises(Busy) as info:
+            await svc.search(voice_note(1, 0.0, 5.0), filename="q.ogg")
+        assert "try again in a moment" in str(info.value)
+        gate.set()
+        await blocker
+        with pytest.raises(Exception) as later:  # the slot is free again: now it runs (empty catalog)
+            await svc.search(b"", filename="q.ogg")
+        assert type(later.value).__name__ == "EmptyAudio"
+    finally:
+        gate.set()
+        await svc.close()
