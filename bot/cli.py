@@ -71,25 +71,29 @@ def _state(ctx: typer.Context) -> State:
 
 
 @contextlib.asynccontextmanager
-async def _service(cfg: Config, verbose: bool = False) -> AsyncIterator[Any]:
+async def _service(cfg: Config, verbose: bool = False, *, start: bool = True) -> AsyncIterator[Any]:
     from bot.wiring import build_service
 
     _setup_logging("DEBUG" if verbose else cfg.log_level)
     service = build_service(cfg)
     try:
-        await service.start()
+        if start:
+            await service.start()
         yield service
     finally:
         await service.close()
 
 
-def _run(ctx: typer.Context, body: Callable[[Any, Config], Awaitable[T]]) -> T:
-    """Run ``body(service, config)`` in a fresh event loop; HumbotError → message + exit 1."""
+def _run(ctx: typer.Context, body: Callable[[Any, Config], Awaitable[T]], *, start: bool = True) -> T:
+    """Run ``body(service, config)`` in a fresh event loop; HumbotError → message + exit 1.
+
+    ``start=False`` skips opening the index (``reindex`` must work on a mismatched index).
+    """
     state = _state(ctx)
     cfg = state.config()
 
     async def go() -> T:
-        async with _service(cfg, state.verbose) as service:
+        async with _service(cfg, state.verbose, start=start) as service:
             return await body(service, cfg)
 
     try:
@@ -269,25 +273,7 @@ def models_download(ctx: typer.Context) -> None:
 @app.command()
 def reindex(ctx: typer.Context) -> None:
     """Re-embed every catalog song into a fresh index and switch to it."""
-    state = _state(ctx)
-    cfg = state.config()
-
-    async def go() -> int:
-        from bot.wiring import build_service
-
-        _setup_logging("DEBUG" if state.verbose else cfg.log_level)
-        service = build_service(cfg)
-        # No start(): an index built by other embedders must be rebuildable, not refused.
-        try:
-            return await service.reindex()
-        finally:
-            await service.close()
-
-    try:
-        n = asyncio.run(go())
-    except HumbotError as e:
-        typer.secho(str(e), fg="red", err=True)
-        raise typer.Exit(1) from None
+    n = _run(ctx, lambda service, cfg: service.reindex(), start=False)
     typer.echo(f"reindexed {n} songs")
 
 
@@ -323,32 +309,26 @@ def build_adapters(cfg: Config, service: Any) -> list[Any]:
 @app.command()
 def serve(ctx: typer.Context) -> None:
     """Run the configured chat adapters in one event loop until interrupted."""
-    state = _state(ctx)
-    cfg = state.config()
+    cfg = _state(ctx).config()
     if not (cfg.telegram.enabled or cfg.discord.enabled):
         typer.secho("No adapter is enabled: set telegram.enabled or discord.enabled in the config.", fg="red", err=True)
         raise typer.Exit(1)
 
-    async def go() -> None:
-        async with _service(cfg, state.verbose) as service:
-            adapters = build_adapters(cfg, service)
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            for a in adapters:
-                await a.start()
-                log.info("adapter %s running", a.name)
-            await stop.wait()
-            log.info("shutting down: letting in-flight work finish")
-            for a in reversed(adapters):
-                await a.stop()
+    async def body(service: Any, cfg: Config) -> None:
+        adapters = build_adapters(cfg, service)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        for a in adapters:
+            await a.start()
+            log.info("adapter %s running", a.name)
+        await stop.wait()
+        log.info("shutting down: letting in-flight work finish")
+        for a in reversed(adapters):
+            await a.stop()
 
-    try:
-        asyncio.run(go())
-    except HumbotError as e:
-        typer.secho(str(e), fg="red", err=True)
-        raise typer.Exit(1) from None
+    _run(ctx, body)
 
 
 @discord_app.command("sync")

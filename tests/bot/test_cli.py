@@ -223,3 +223,26 @@ def test_models_download_verifies_checksum(tmp_path: Path) -> None:
         assert not any((tmp_path / "m2").iterdir())  # no partial file left behind
     finally:
         server.shutdown()
+
+
+def test_embedder_change_is_reported_and_reindex_fixes_it(tmp_path: Path, panns_checkpoint: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    base = {"data_dir": str(tmp_path / "data"), "embedders": {"device": "cpu", "panns": {"enabled": False}}}
+    cfg.write_text(yaml.safe_dump(base))
+    for seed in (1, 2):
+        f = tmp_path / f"s{seed}.flac"
+        f.write_bytes(encode(tune(seed), "flac"))
+        humbot("songs", "add", str(f), config=cfg)
+
+    base["embedders"]["panns"] = {"enabled": True, "checkpoint": str(panns_checkpoint)}
+    cfg.write_text(yaml.safe_dump(base))
+    refused = humbot("status", config=cfg, check=False)
+    assert refused.returncode == 1
+    assert "humbot reindex" in refused.stderr and "Traceback" not in refused.stderr
+
+    assert "reindexed 2 songs" in humbot("reindex", config=cfg).stdout
+    assert "segments:  melody=" in humbot("status", config=cfg).stdout
+    q = tmp_path / "q.ogg"
+    q.write_bytes(voice_note(2, 3.0, 10.0))
+    res = json.loads(humbot("search", str(q), "--json", config=cfg).stdout)
+    assert res["results"][0]["title"] == "s2"
