@@ -1,0 +1,122 @@
+"""Plain-text renderings of service results, shared by every chat adapter.
+
+Everything returns plain text in the user's language (texts from :mod:`core.messages`). Adapters
+that render markup (Discord markdown, Telegram HTML) pass ``escape`` so titles and artists typed
+by admins cannot inject formatting; the Telegram adapter sends plain text and needs none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from core import messages
+from core.service import ServiceStats
+from core.types import SearchResponse, SearchResult, Song
+
+Escape = Callable[[str], str]
+
+#: Titles and artists longer than this are shortened in lists (a result list must stay readable
+#: and fit one message: Telegram allows 4096 characters, a Discord embed description 4096).
+MAX_NAME_CHARS = 80
+#: Songs per page of the admin song list.
+SONGS_PAGE_SIZE = 10
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def shorten(text: str, limit: int = MAX_NAME_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
+    text = " ".join(text.split())  # newlines in a title would break the numbered list
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def format_offset(seconds: float) -> str:
+    """A position in a song: ``83.4`` → ``"1:23"``, ``3725`` → ``"1:02:05"``."""
+    total = max(0, int(round(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def song_name(song: Song, *, escape: Escape = _same) -> str:
+    """``Title — Artist`` (or just ``Title``), shortened and escaped."""
+    title = escape(shorten(song.title))
+    return f"{title} — {escape(shorten(song.artist))}" if song.artist else title
+
+
+def result_line(rank: int, result: SearchResult, lang: str, *, escape: Escape = _same) -> str:
+    """``1. Title — Artist · 87 % · at 1:23``."""
+    song = result.song
+    artist = f" — {escape(shorten(song.artist))}" if song.artist else ""
+    return messages.t("results_line", lang, rank=rank, title=escape(shorten(song.title)), artist=artist,
+                      confidence=100.0 * result.confidence, offset=format_offset(result.offset_s))
+
+
+def format_response(response: SearchResponse, lang: str, *, max_query_seconds: float | None = None,
+                    escape: Escape = _same, max_chars: int = 4096) -> str:
+    """The answer to a search, ready to send.
+
+    - a confident match: "Best matches:" and the numbered list;
+    - otherwise the honest "No confident match", the closest candidates and tips;
+    - no results at all (empty catalog): says so;
+    - a query longer than ``max_query_seconds`` (``response.truncated``): a note that only the
+      first seconds were used.
+    Result lines are dropped from the end (never the header, tips or note) to fit ``max_chars``.
+    """
+    head: list[str] = []
+    tail: list[str] = []
+    if not response.results:
+        head.append(messages.t("catalog_empty", lang))
+    elif response.match:
+        head.append(messages.t("results_header", lang))
+    else:
+        head.append(messages.t("no_match", lang))
+        tail += ["", messages.t("no_match_tips", lang)]
+    if response.truncated and max_query_seconds:
+        tail += ["", messages.t("audio_truncated", lang, seconds=max_query_seconds)]
+    lines = [result_line(i, r, lang, escape=escape) for i, r in enumerate(response.results, 1)]
+    while True:
+        text = "\n".join(head + lines + tail)
+        if len(text) <= max_chars or not lines:
+            return text[:max_chars]
+        lines.pop()
+
+
+def format_songs_page(songs: Sequence[Song], *, offset: int, total: int, lang: str,
+                      escape: Escape = _same) -> str:
+    """One page of the catalog for admins: ``id · Title — Artist · 3:25`` per song."""
+    if total == 0 or not songs:
+        return messages.t("songs_empty", lang)
+    lines = [messages.t("songs_header", lang, first=offset + 1, last=offset + len(songs), total=total)]
+    lines += [f"{s.song_id} · {song_name(s, escape=escape)} · {format_offset(s.duration_s)}" for s in songs]
+    return "\n".join(lines)
+
+
+def page_count(total: int, page_size: int = SONGS_PAGE_SIZE) -> int:
+    """Pages needed for ``total`` items (at least one, so an empty list still has a page)."""
+    return max(1, -(-total // page_size))
+
+
+def clamp_page(page: int, total: int, page_size: int = SONGS_PAGE_SIZE) -> int:
+    """``page`` kept within the pages that exist (the catalog may have shrunk since a button was sent)."""
+    return min(max(0, page), page_count(total, page_size) - 1)
+
+
+def format_stats(stats: ServiceStats, lang: str) -> str:
+    """``/stats``: catalog size, queries served, confident matches, hit rate from feedback, index health."""
+    rated = stats.feedback_correct + stats.feedback_wrong
+    if stats.hit_rate is None:
+        hit_rate = messages.t("stats_no_feedback", lang)
+    else:
+        hit_rate = messages.t("stats_hit_rate", lang, percent=100.0 * stats.hit_rate, correct=stats.feedback_correct,
+                              rated=rated)
+    health = messages.t("stats_healthy" if stats.index.healthy else "stats_unhealthy", lang)
+    lines = [messages.t("stats", lang, songs=stats.songs, queries=stats.queries, matched=stats.matched,
+                        hit_rate=hit_rate, backend=stats.index.backend, health=health,
+                        embedders=", ".join(stats.embedders) or "-")]
+    if stats.index.pending:
+        lines.append(messages.t("stats_pending", lang, pending=stats.index.pending))
+    lines += stats.notes
+    return "\n".join(lines)

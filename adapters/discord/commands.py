@@ -1,0 +1,135 @@
+"""The app commands: ``/hum``, "Find this song" (message menu), ``/help`` and the admin set.
+
+Commands are built per client by :func:`build_commands` — closures over one
+:class:`~adapters.discord.context.BotContext`, so two clients (a test and a ``sync`` run) never
+share state. Every search answers within Discord's 3 s by deferring, then follows up with the
+results embed, the top clip and buttons.
+"""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from adapters.discord import views
+from adapters.discord.audio_input import pick_audio, precheck
+from adapters.discord.context import BotContext
+from adapters.discord.i18n import text
+from adapters.discord.replies import clip_file, download, send
+from core import messages
+from core.errors import NotAudio
+
+Command = app_commands.Command | app_commands.ContextMenu
+
+
+async def search_attachment(ctx: BotContext, interaction: discord.Interaction,
+                            att: discord.Attachment) -> None:
+    """Vet, defer, download, search, answer."""
+    lang = ctx.lang(interaction)
+    precheck(att, ctx.service)
+    await interaction.response.defer(thinking=True)
+    data = await download(att)
+    response = await ctx.service.search(data, filename=att.filename, source="discord")
+    embed = views.results_embed(response, lang, max_query_seconds=ctx.service.limits.max_query_seconds)
+    extra: dict[str, object] = {}
+    if (view := views.results_view(response, lang)) is not None:
+        extra["view"] = view
+    if (file := clip_file(response.clip, interaction.filesize_limit)) is not None:
+        extra["file"] = file
+    await interaction.followup.send(embed=embed, **extra)  # type: ignore[arg-type]
+
+
+def build_commands(ctx: BotContext) -> list[Command]:
+    limits = ctx.service.limits
+    # One decorator object on both search commands: they share one per-user bucket.
+    per_user = app_commands.checks.cooldown(limits.user_requests_per_minute, 60.0, key=lambda i: i.user.id)
+
+    def _admin(interaction: discord.Interaction) -> bool:
+        ctx.require_admin(interaction)  # raises NotAdmin, answered by the tree's error handler
+        return True
+
+    admin_only = app_commands.check(_admin)
+    # Only a UI hint (server admins can change it); the real gate is ``admin_only``.
+    admin_hint = app_commands.default_permissions(manage_guild=True)
+
+    # -- users ------------------------------------------------------------------------------
+    @app_commands.command(name="hum", description=text(
+        "discord_cmd_hum", "Find a song from a hummed, sung or played recording"))
+    @app_commands.describe(recording=text(
+        "discord_opt_recording", "A voice message or audio file (10–20 s of the tune works best)"))
+    @per_user
+    async def hum(interaction: discord.Interaction, recording: discord.Attachment) -> None:
+        async with ctx.handling(interaction):
+            await search_attachment(ctx, interaction, recording)
+
+    @app_commands.context_menu(name=text("discord_menu_find", "Find this song"))
+    @per_user
+    async def find_this_song(interaction: discord.Interaction, message: discord.Message) -> None:
+        async with ctx.handling(interaction):
+            att = pick_audio(message)
+            if att is None:
+                raise NotAudio("discord_no_audio")
+            await search_attachment(ctx, interaction, att)
+
+    @app_commands.command(name="help", description=text("discord_cmd_help", "How to use humbot"))
+    async def help_(interaction: discord.Interaction) -> None:
+        async with ctx.handling(interaction):
+            lang = ctx.lang(interaction)
+            await send(interaction, messages.t("discord_help", lang, min_seconds=limits.min_query_seconds,
+                                               max_seconds=limits.max_query_seconds), ephemeral=True)
+
+    # -- admins -----------------------------------------------------------------------------
+    @app_commands.command(name="addsong", description=text(
+        "discord_cmd_addsong", "Admin: add a song to the catalog"))
+    @app_commands.describe(file=text("discord_opt_file", "The song's audio file"),
+                           title=text("discord_opt_title", "Song title"),
+                           artist=text("discord_opt_artist", "Artist"))
+    @admin_hint
+    @admin_only
+    async def addsong(interaction: discord.Interaction, file: discord.Attachment,
+                      title: app_commands.Range[str, 1, 200],
+                      artist: app_commands.Range[str, 1, 200] | None = None) -> None:
+        async with ctx.handling(interaction):
+            precheck(file, ctx.service, query=False)
+            await interaction.response.defer(thinking=True, ephemeral=True)
+            data = await download(file)
+            result = await ctx.service.add_song(data, filename=file.filename, title=title, artist=artist,
+                                                added_by=f"discord:{interaction.user.id}")
+            key = "song_added" if result.created else "song_exists"
+            await interaction.followup.send(messages.t(key, ctx.lang(interaction), title=result.song.title,
+                                                       song_id=result.song.song_id), ephemeral=True)
+
+    @app_commands.command(name="removesong", description=text(
+        "discord_cmd_removesong", "Admin: remove a song from the catalog"))
+    @app_commands.rename(song_id="id")
+    @app_commands.describe(song_id=text("discord_opt_song_id", "The song's id (see /songs)"))
+    @admin_hint
+    @admin_only
+    async def removesong(interaction: discord.Interaction, song_id: app_commands.Range[str, 1, 64]) -> None:
+        async with ctx.handling(interaction):
+            await interaction.response.defer(thinking=True, ephemeral=True)
+            song = await ctx.service.remove_song(song_id.strip())
+            text_ = messages.t("song_removed", ctx.lang(interaction), song_id=song.song_id)
+            await interaction.followup.send(text_, ephemeral=True)
+
+    @app_commands.command(name="songs", description=text("discord_cmd_songs", "Admin: list the catalog"))
+    @app_commands.describe(page=text("discord_opt_page", "Page number"))
+    @admin_hint
+    @admin_only
+    async def songs(interaction: discord.Interaction, page: app_commands.Range[int, 1, 100000] = 1) -> None:
+        async with ctx.handling(interaction):
+            await interaction.response.defer(thinking=True, ephemeral=True)
+            embed, view = await views.songs_page(ctx, page - 1, ctx.lang(interaction))
+            await interaction.followup.send(embed=embed, ephemeral=True, **({"view": view} if view else {}))
+
+    @app_commands.command(name="stats", description=text(
+        "discord_cmd_stats", "Admin: catalog size, queries served, hit rate"))
+    @admin_hint
+    @admin_only
+    async def stats(interaction: discord.Interaction) -> None:
+        async with ctx.handling(interaction):
+            await interaction.response.defer(thinking=True, ephemeral=True)
+            embed = views.stats_embed(await ctx.service.stats(), ctx.lang(interaction))
+            await interaction.followup.send(embed=embed, ephemeral=True)
+
+    return [hum, find_this_song, help_, addsong, removesong, songs, stats]
