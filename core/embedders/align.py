@@ -14,6 +14,7 @@ from numba import njit
 
 CLIP = 3.0  # semitones: beyond this a frame simply "does not match"
 UNVOICED_COST = 1.5  # song frame with no melody under a voiced query frame
+REGION_PAD = 50  # frames of song aligned either side of the first stage's match (5 s)
 
 
 @njit(cache=True)
@@ -66,18 +67,27 @@ def prepare_query(contour: np.ndarray) -> np.ndarray | None:
     return c - np.median(c)
 
 
-def align(query: np.ndarray, song: np.ndarray, key_hint: float | None = None,
-          transpositions: np.ndarray = np.arange(-1.0, 1.01, 0.5)) -> tuple[float, float]:
+def align(query: np.ndarray, song: np.ndarray, offset: int | None = None) -> tuple[float, float]:
     """Similarity in [0, 1] of a prepared query to a song contour, and the matched start frame.
 
-    The song is transposed by its median pitch (or ``key_hint`` semitones, the key the first
-    stage matched) plus each of ``transpositions``; the best wins.
+    With ``offset`` (the first stage's best window, in frames) only the region around it is
+    aligned — a few hundred frames instead of the whole song. The key is searched over a full
+    octave in semitone steps (octave-folded distance makes 12 enough), then refined by ±½.
     """
     s = song.astype(np.float64)
-    base = key_hint if key_hint is not None else float(np.nanmedian(s))
-    best_cost, best_start = np.inf, 0
-    for t in transpositions:
-        cost, start, _ = subsequence_dtw(query, s - (base + t))
-        if cost < best_cost:
-            best_cost, best_start = cost, start
-    return 1.0 - best_cost / CLIP, float(best_start)
+    lo = 0
+    if offset is not None:
+        m = len(query)
+        lo = max(0, offset - REGION_PAD)
+        s = s[lo : offset + int(m * 1.4) + REGION_PAD]
+    if len(s) < 2 or np.all(np.isnan(s)):
+        return 0.0, float(lo)
+    centre = float(np.nanmedian(s))
+    costs = {}
+    for t in range(-6, 6):
+        costs[float(t)] = subsequence_dtw(query, s - (centre + t))
+    best_t = min(costs, key=lambda t: costs[t][0])
+    for t in (best_t - 0.5, best_t + 0.5):
+        costs[t] = subsequence_dtw(query, s - (centre + t))
+    cost, start, _ = min(costs.values(), key=lambda c: c[0])
+    return 1.0 - cost / CLIP, float(lo + start)

@@ -185,16 +185,9 @@ class MelodyEmbedder(Embedder):
         return [(self.query_vectors_from_contour(c), align.prepare_query(c)) for c in contours]
 
     def rerank(self, query_features: np.ndarray, candidates: list[tuple[np.ndarray, float]]) -> list[tuple[float, float]]:
-        """Subsequence DTW of the query contour on each candidate song's whole contour.
-
-        The key the first stage matched (the song window's median pitch at its offset) seeds a
-        small transposition search.
-        """
-        win = int(round(self.window_s * FRAME_RATE))
+        """Subsequence DTW of the query contour on each candidate song around its first-stage offset."""
         out = []
         for contour, offset_s in candidates:
-            a = int(offset_s * FRAME_RATE)
-            key = np.nanmedian(contour[a : a + win]) if np.any(~np.isnan(contour[a : a + win])) else None
-            score, start = align.align(query_features, contour, key_hint=key)
+            score, start = align.align(query_features, contour, offset=int(round(offset_s * FRAME_RATE)))
             out.append((score, start / FRAME_RATE))
         return out
