@@ -33,6 +33,14 @@ class TelegramConfig(Section):
     webhook_secret: SecretStr | None = None
     base_url: str | None = None  # Bot API server (tests point this at a local fake)
     base_file_url: str | None = None
+    # Recordings sent while the bot was down wait at Telegram (up to 24 h); answer them at start.
+    drop_pending_updates: bool = False
+
+    @model_validator(mode="after")
+    def _check_webhook(self) -> TelegramConfig:
+        if self.mode == "webhook" and not self.webhook_url:
+            raise ValueError("telegram.webhook_url is required when telegram.mode is webhook")
+        return self
 
 
 class DiscordConfig(Section):

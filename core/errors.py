@@ -65,6 +65,12 @@ class BackendUnavailable(HumbotError):
     key = "backend_unavailable"
 
 
+class BackendTooOld(HumbotError):
+    """The search cluster runs a server version this humbot cannot use."""
+
+    key = "backend_too_old"  # params: found, needed
+
+
 class Busy(HumbotError):
     """Too much work is queued; the user should retry in a moment."""
 

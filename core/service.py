@@ -261,12 +261,16 @@ class HumService:
         out = [IndexHit(h.song_id, float(score), float(offset)) for h, (score, offset) in zip(top, scored)]
         return sorted(out, key=lambda h: (-h.score, h.song_id))
 
-    async def clip(self, song_id: str, offset_s: float) -> Clip:
-        """About ``search.clip_seconds`` of a song, starting a little before ``offset_s``."""
+    async def clip(self, song_id: str, offset_s: float, *, fmt: str | None = None) -> Clip:
+        """About ``search.clip_seconds`` of a song, starting a little before ``offset_s``.
+
+        ``fmt`` (``ogg`` | ``mp3``) overrides ``search.clip_format`` for a platform that needs one
+        format: Telegram's music player (sendAudio) only takes MP3/M4A. [added for the Telegram adapter]
+        """
         song = await self.get_song(song_id)
         length = self.search_cfg.clip_seconds
         start = max(0.0, min(offset_s - 2.0, song.duration_s - length))
-        fmt = self.search_cfg.clip_format
+        fmt = fmt or self.search_cfg.clip_format
         path = self.catalog.file_path(song.sha256, song.ext)
         data = await self._run(lambda: audio_mod.encode_clip(path, start_s=start, duration_s=length, fmt=fmt))
         mime = audio_mod.CLIP_CODECS[fmt][1]

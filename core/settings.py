@@ -28,6 +28,18 @@ class ElasticsearchConfig(Section):
     request_timeout_s: float = Field(10.0, gt=0)
     max_retries: int = Field(3, ge=0)
     queue_path: Path | None = None  # durable queue of writes made while the cluster is down
+    # -- added for the Elasticsearch backend (core/index/elasticsearch.py) --
+    search_timeout_s: float = Field(3.0, gt=0)  # searches fail fast ("temporarily unavailable"), no retries
+    retry_backoff_s: float = Field(0.5, gt=0)  # first wait between write retries and queue replays
+    retry_backoff_max_s: float = Field(30.0, gt=0)  # ... doubling up to this
+    shards: int = Field(1, ge=1)
+    replicas: int = Field(0, ge=0)
+    vector_index_type: Literal["hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat", "int4_flat",
+                               "bbq_flat"] = "int8_hnsw"
+    num_candidates: int = Field(100, ge=1, le=10000)  # kNN candidates per shard (at least top_k)
+    multi_query: Literal["msearch", "knn_clauses"] = "msearch"  # how several query vectors are sent
+    bulk_chunk_size: int = Field(50, ge=1)  # songs per bulk request
+    bulk_concurrency: int = Field(2, ge=1)  # bulk requests in flight while reindexing
 
 
 class IndexConfig(Section):

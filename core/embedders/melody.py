@@ -110,27 +110,37 @@ def song_contour(samples: np.ndarray) -> np.ndarray:
 
 
 def contour_vector(window: np.ndarray) -> np.ndarray | None:
-    """A contour window (m,) MIDI/NaN → (DIM,) unit vector, or None if too little is voiced."""
+    """A contour window (m,) MIDI/NaN → (DIM,) unit vector, or None if too little is voiced.
+
+    Pitch is taken as a point on the chroma circle (angle 2π·midi/12), so an octave error of the
+    melody tracker — frequent on polyphonic mixes — changes nothing. The window is rotated by its
+    circular mean pitch (key invariance), resampled to DIM/2 points, and the (cos, sin) pairs
+    are centred so that the vector describes the melody's movement, not its mere presence.
+    """
     voiced = ~np.isnan(window)
     if voiced.mean() < MIN_VOICED or voiced.sum() < 4:
         return None
     x = np.arange(len(window))
-    filled = np.interp(x, x[voiced], window[voiced])
-    # A little smoothing makes the correlation degrade gracefully when note onsets are
-    # slightly misaligned (tempo not exactly on a tried ratio, human rhythm).
-    filled = gaussian_filter1d(filled, sigma=1.0, mode="nearest")
-    grid = np.linspace(0, len(window) - 1, DIM)
-    v = np.interp(grid, x, filled)
-    v = np.clip(v - np.median(v), -12.0, 12.0)
-    if np.abs(v).max() < 0.5:  # a flat drone carries no melody
+    z = np.exp(2j * np.pi * window[voiced] / 12.0)
+    # Interpolate on the circle (real and imaginary parts), then smooth a little: correlation
+    # then degrades gracefully when note onsets are slightly misaligned.
+    re = gaussian_filter1d(np.interp(x, x[voiced], z.real), sigma=1.0, mode="nearest")
+    im = gaussian_filter1d(np.interp(x, x[voiced], z.imag), sigma=1.0, mode="nearest")
+    grid = np.linspace(0, len(window) - 1, DIM // 2)
+    zz = np.interp(grid, x, re) + 1j * np.interp(grid, x, im)
+    mean = zz.mean()
+    if abs(mean) > 0.97:  # (almost) one pitch class throughout: a drone, no melody
         return None
-    v = v - v.mean()
+    zz = zz * np.conj(mean) / (abs(mean) + 1e-9)
+    v = np.concatenate([zz.real, zz.imag])
+    v[: DIM // 2] -= v[: DIM // 2].mean()
+    v[DIM // 2 :] -= v[DIM // 2 :].mean()
     return l2_normalize(v)
 
 
 class MelodyEmbedder(Embedder):
     name = "melody"
-    version = "contour-2"
+    version = "chroma-contour-3"
     dim = DIM
     sample_rate = SAMPLE_RATE
 
@@ -138,7 +148,9 @@ class MelodyEmbedder(Embedder):
         from swift_f0 import SwiftF0
 
         self.window_s, self.hop_s = window_s, hop_s
-        self._detector = SwiftF0(spin=False)
+        # One ONNX thread: the service already runs `limits.workers` jobs in parallel, and
+        # oversubscribing 2 cores made 20 concurrent searches ~40× slower than one at a time.
+        self._detector = SwiftF0(threads=1, spin=False)
         self._lock = threading.Lock()
 
     def song_segments_from_contour(self, contour: np.ndarray) -> Segments:

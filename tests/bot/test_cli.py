@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from audio_fixtures import encode, tune
-from conftest import voice_note
+from service_fixtures import voice_note
 
 REPO = Path(__file__).resolve().parents[2]
 

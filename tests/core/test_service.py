@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from audio_fixtures import encode, tune
-from conftest import melody_only_config, voice_note
+from service_fixtures import melody_only_config, voice_note
 
 from bot.wiring import build_service
 from core.batching import MicroBatcher

@@ -1,0 +1,151 @@
+"""The Telegram adapter: python-telegram-bot's Application driven by humbot's own lifecycle.
+
+``humbot serve`` runs every adapter in one event loop, so this does not call ``run_polling()``
+(which takes over the loop and its signals): :meth:`TelegramAdapter.start` performs
+``initialize → start → updater.start_polling`` (or starts the webhook server), and
+:meth:`TelegramAdapter.stop` stops fetching first, then lets in-flight searches finish
+(``Application.stop`` awaits every running update task), then shuts down.
+
+Updates are processed concurrently (each in its own task); the service's bounded work queue,
+not the adapter, decides when to answer "busy, try again in a moment".
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlparse
+
+from telegram import BotCommand, BotCommandScopeChat, Update
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+from adapters.common import UserRateLimiter, pick_lang
+from adapters.telegram.context import BotDeps
+from adapters.telegram.routing import Router
+from adapters.telegram.webhook import WebhookServer
+from bot.config import TelegramConfig
+from core import messages
+from core.errors import ConfigError
+from core.service import HumService
+
+log = logging.getLogger("adapters.telegram")
+
+USER_COMMANDS = ("start", "help", "hum")
+ADMIN_COMMANDS = ("add", "remove", "songs", "stats")
+#: Updates handled at once. High on purpose: waiting happens in the service's queue, which
+#: answers "busy" when full instead of leaving users without a reply.
+CONCURRENT_UPDATES = 256
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+
+
+class TelegramAdapter:
+    name = "telegram"
+
+    def __init__(self, config: TelegramConfig, service: HumService, *, default_lang: str = "en") -> None:
+        self.config = config
+        self.service = service
+        self.deps = BotDeps(
+            service=service,
+            admins=frozenset(config.admins),
+            default_lang=pick_lang(None, default_lang),
+            limiter=UserRateLimiter.from_limits(service.limits),
+        )
+        self.app: Application | None = None
+        self._webhook: WebhookServer | None = None
+
+    # -- building -------------------------------------------------------------------------
+    def build_application(self) -> Application:
+        token = self.config.token.get_secret_value() if self.config.token else ""
+        if not token:
+            raise ConfigError(detail="telegram.token is not set (BotFather's token, e.g. via ${TELEGRAM_TOKEN})")
+        builder = (
+            ApplicationBuilder()
+            .token(token)
+            # Outgoing flood control: Telegram's 30 messages/s and 20/min per group, with retries
+            # after a 429 "retry after".
+            .rate_limiter(AIORateLimiter(max_retries=3))
+            .concurrent_updates(CONCURRENT_UPDATES)
+        )
+        if self.config.base_url:
+            builder = builder.base_url(self.config.base_url)
+        if self.config.base_file_url:
+            builder = builder.base_file_url(self.config.base_file_url)
+        if self.config.mode == "webhook":
+            builder = builder.updater(None)  # our aiohttp server feeds update_queue instead
+        app = builder.build()
+        Router(self.deps).install(app)
+        return app
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.app is not None:
+            raise RuntimeError("the Telegram adapter is already running")
+        app = self.build_application()
+        try:
+            await app.initialize()  # getMe: checks the token
+        except BaseException as e:
+            await app.bot.shutdown()  # close the HTTP clients initialize() opened
+            if isinstance(e, InvalidToken):  # PTB's message would contain the token: never log it
+                raise ConfigError(detail="telegram.token was rejected by Telegram (check BotFather's token)") from None
+            raise
+        try:
+            await self._register_commands(app)
+            await app.start()
+            if self.config.mode == "webhook":
+                await self._start_webhook(app)
+            else:
+                await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
+                                                drop_pending_updates=self.config.drop_pending_updates)
+        except BaseException:
+            await self._shutdown(app)
+            raise
+        self.app = app
+        log.info("telegram bot @%s running (%s)", app.bot.username, self.config.mode)
+
+    async def stop(self) -> None:
+        """Stop fetching updates, let the searches in flight finish and answer, then disconnect."""
+        app, self.app = self.app, None
+        if app is not None:
+            await self._shutdown(app)
+
+    async def _shutdown(self, app: Application) -> None:
+        if self._webhook is not None:
+            await self._webhook.stop()
+            self._webhook = None
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()  # waits for the running update tasks (in-flight searches)
+        await app.shutdown()
+
+    async def _start_webhook(self, app: Application) -> None:
+        cfg = self.config
+        secret = cfg.webhook_secret.get_secret_value() if cfg.webhook_secret else None
+        if secret is None:
+            log.warning("telegram.webhook_secret is not set: anyone who finds the URL can post updates")
+        self._webhook = WebhookServer(app, listen=cfg.webhook_listen, port=cfg.webhook_port,
+                                      path=urlparse(cfg.webhook_url or "").path or "/", secret=secret)
+        await self._webhook.start()
+        await app.bot.set_webhook(cfg.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES,
+                                  drop_pending_updates=cfg.drop_pending_updates)
+
+    async def _register_commands(self, app: Application) -> None:
+        """The command menu in every language; admins also see the admin commands.
+
+        Cosmetic, so failures are logged, not fatal (an admin who never opened a chat with the
+        bot makes Telegram answer "chat not found").
+        """
+        bot = app.bot
+        for lang in messages.LANGS:
+            code = None if lang == messages.DEFAULT_LANG else lang  # the default menu is English
+            user_cmds = [BotCommand(c, messages.t(f"cmd_{c}", lang)) for c in USER_COMMANDS]
+            admin_cmds = user_cmds + [BotCommand(c, messages.t(f"cmd_{c}", lang)) for c in ADMIN_COMMANDS]
+            try:
+                await bot.set_my_commands(user_cmds, language_code=code)
+            except TelegramError as e:
+                log.warning("could not register the command menu (%s): %s", lang, e)
+            for admin in sorted(self.deps.admins):
+                try:
+                    await bot.set_my_commands(admin_cmds, scope=BotCommandScopeChat(admin), language_code=code)
+                except TelegramError as e:
+                    log.warning("could not register admin commands for %s (%s): %s", admin, lang, e)

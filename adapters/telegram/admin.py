@@ -1,0 +1,133 @@
+"""Admin commands: grow the catalog from the chat (/add), /remove, /songs (paged), /stats.
+
+Admins are the Telegram user ids in ``telegram.admins``. Everyone else gets a polite refusal
+*before* anything is downloaded or stored.
+"""
+
+from __future__ import annotations
+
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatAction
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from adapters.common import actions, clamp_page, error_text, format_songs_page, format_stats, parse_title_artist
+from adapters.common.formatting import SONGS_PAGE_SIZE
+from adapters.telegram.context import BotDeps, chat_action, command_args, log, reply, source_of
+from adapters.telegram.keyboards import songs_keyboard
+from adapters.telegram.media import download, find_attachment
+from core import messages
+from core.errors import HumbotError
+
+Context = ContextTypes.DEFAULT_TYPE
+
+
+class AdminHandlers:
+    def __init__(self, deps: BotDeps) -> None:
+        self.deps = deps
+
+    async def _refuse_non_admin(self, update: Update, key: str = "admin_only") -> bool:
+        if self.deps.is_admin(update.effective_user):
+            return False
+        log.info("refused %s from non-admin %s", key, update.effective_user.id if update.effective_user else None)
+        await reply(update.effective_message, messages.t(key, self.deps.lang_of(update)))
+        return True
+
+    # -- /add -----------------------------------------------------------------------------
+    async def add_caption(self, update: Update, context: Context) -> None:
+        """An audio file sent with the caption ``/add Title - Artist``."""
+        message = update.effective_message
+        args = command_args(message.caption, "add", context.bot.username)
+        if args is None:  # "/add@other_bot": not for us
+            return
+        await self._add(update, context, request=message, recording=message, args=args)
+
+    async def add_command(self, update: Update, context: Context) -> None:
+        """``/add Title - Artist`` replying to an audio message."""
+        message = update.effective_message
+        args = command_args(message.text, "add", context.bot.username) or ""
+        await self._add(update, context, request=message, recording=message.reply_to_message, args=args)
+
+    async def _add(self, update: Update, context: Context, *, request: Message, recording: Message | None,
+                   args: str) -> None:
+        if await self._refuse_non_admin(update, "not_admin"):
+            return
+        lang = self.deps.lang_of(update)
+        attachment = find_attachment(recording)
+        if attachment is None:
+            await reply(request, messages.t("telegram_add_usage", lang))
+            return
+        title, artist = parse_title_artist(args)
+        if title is None:  # no caption text: the file's own tags, else its name
+            title, artist = attachment.title, artist or attachment.performer
+        try:
+            self.deps.service.check_upload_size(attachment.file_size)
+        except HumbotError as e:
+            await reply(request, error_text(e, lang, logger=log, what="add"))
+            return
+        status = await reply(request, messages.t("adding", lang))
+        try:
+            async with chat_action(context.bot, request.chat, ChatAction.TYPING):
+                data = await download(context.bot, attachment, limit_mb=self.deps.service.limits.max_upload_mb)
+                result = await self.deps.service.add_song(data, filename=attachment.filename, title=title,
+                                                          artist=artist, added_by=source_of(update.effective_user))
+        except Exception as e:
+            await status.edit_text(error_text(e, lang, logger=log, what="add"))
+            return
+        song = result.song
+        key = "song_added" if result.created else "song_exists"
+        await status.edit_text(messages.t(key, lang, title=song.title, song_id=song.song_id))
+
+    # -- /remove, /stats ------------------------------------------------------------------
+    async def remove(self, update: Update, context: Context) -> None:
+        if await self._refuse_non_admin(update, "not_admin"):
+            return
+        lang = self.deps.lang_of(update)
+        if len(context.args or []) != 1:
+            await reply(update.effective_message, messages.t("remove_usage", lang))
+            return
+        try:
+            song = await self.deps.service.remove_song(context.args[0].strip())
+        except Exception as e:
+            await reply(update.effective_message, error_text(e, lang, logger=log, what="remove"))
+            return
+        await reply(update.effective_message, messages.t("song_removed", lang, song_id=song.song_id))
+
+    async def stats(self, update: Update, context: Context) -> None:
+        if await self._refuse_non_admin(update):
+            return
+        lang = self.deps.lang_of(update)
+        try:
+            text = format_stats(await self.deps.service.stats(), lang)
+        except Exception as e:
+            text = error_text(e, lang, logger=log, what="stats")
+        await reply(update.effective_message, text)
+
+    # -- /songs, paged --------------------------------------------------------------------
+    async def _page(self, page: int, lang: str) -> tuple[str, InlineKeyboardMarkup | None]:
+        total = await self.deps.service.count_songs()
+        page = clamp_page(page, total)
+        songs = await self.deps.service.list_songs(page * SONGS_PAGE_SIZE, SONGS_PAGE_SIZE)
+        text = format_songs_page(songs, offset=page * SONGS_PAGE_SIZE, total=total, lang=lang)
+        return text, songs_keyboard(page, total, lang)
+
+    async def songs(self, update: Update, context: Context) -> None:
+        if await self._refuse_non_admin(update):
+            return
+        text, markup = await self._page(0, self.deps.lang_of(update))
+        await reply(update.effective_message, text, markup=markup)
+
+    async def page(self, update: Update, context: Context, query: CallbackQuery, action: actions.SongsPage,
+                   lang: str) -> None:
+        """A ◀ / ▶ button under a song list: edit the list in place."""
+        if not self.deps.is_admin(query.from_user):
+            await query.answer(messages.t("admin_only", lang), show_alert=True)
+            return
+        text, markup = await self._page(action.page, lang)
+        await query.answer()
+        if isinstance(query.message, Message):
+            try:
+                await query.message.edit_text(text, reply_markup=markup)
+            except BadRequest as e:  # pressed twice: the page is already shown
+                if "not modified" not in e.message.lower():
+                    raise
