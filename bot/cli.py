@@ -362,5 +362,37 @@ def demo(ctx: typer.Context,
     raise typer.Exit(run_demo(cfg, out, verbose=state.verbose))
 
 
+@app.command("eval")
+def eval_cmd(ctx: typer.Context,
+             dataset: Annotated[Path, typer.Option(help="Where the evaluation set is rendered (cached).")] = Path("eval-data/dataset"),
+             out: Annotated[Path, typer.Option(help="Report, per-query results and plot.")] = Path("eval-data/report"),
+             songs: Annotated[int, typer.Option(help="Catalog songs.")] = 300,
+             queries_per_kind: Annotated[int, typer.Option(help="Hummed, sung and recorded queries each.")] = 40,
+             out_of_catalog: Annotated[int, typer.Option(help="Queries of songs not in the catalog.")] = 30,
+             seed: Annotated[int, typer.Option()] = 0,
+             embedders: Annotated[str, typer.Option(help="Comma-separated variants, e.g. melody,panns,melody+panns.")] = "melody") -> None:
+    """Render the evaluation set and report top-1/top-5/MRR per query kind, no-match rate, latency."""
+    from bot.evalset import build_dataset
+    from bot.evaluate import run_eval
+
+    cfg = _state(ctx).config()
+    _setup_logging("WARNING")
+    typer.echo(f"rendering/reusing {songs} songs and queries in {dataset} …")
+    build_dataset(dataset, n_songs=songs, n_queries_per_kind=queries_per_kind, n_out_of_catalog=out_of_catalog,
+                  seed=seed)
+    for variant in embedders.split(","):
+        parts = set(variant.split("+"))
+        emb = cfg.embedders.model_copy(update={
+            "panns": cfg.embedders.panns.model_copy(update={"enabled": "panns" in parts}),
+            "melody": cfg.embedders.melody.model_copy(update={"enabled": "melody" in parts})})
+        run_dir = out / variant
+        vcfg = cfg.model_copy(update={"embedders": emb, "data_dir": run_dir / "data", "index": cfg.index})
+        import shutil
+
+        shutil.rmtree(run_dir / "data", ignore_errors=True)  # every run imports into a fresh catalog
+        report = run_eval(vcfg, dataset / "manifest.json", run_dir)
+        typer.echo(f"== {variant} ==\n{report.as_text()}\nplot: {run_dir / 'eval.png'}")
+
+
 def main() -> None:
     app()

@@ -89,7 +89,7 @@ async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: in
     base = manifest_path.parent
     songs = manifest["songs"][:limit_songs] if limit_songs else manifest["songs"]
     song_ids = {s["id"] for s in songs}
-    queries = [q for q in manifest["queries"] if q.get("song_id") is None or q["song_id"] in song_ids]
+    queries = [q for q in manifest["queries"] if q.get("song") is None or q["song"] in song_ids]
 
     service = build_service(cfg)
     await service.start()
@@ -118,7 +118,7 @@ async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: in
                 continue
             ms = (time.perf_counter() - t0) * 1000
             got = [r.song.song_id for r in resp.results]
-            expected = id_map.get(q["song_id"]) if q.get("song_id") else None
+            expected = id_map.get(q["song"]) if q.get("song") else None
             rank = got.index(expected) + 1 if expected in got else None
             rows.append({"file": q["file"], "kind": q["kind"], "expected": expected, "rank": rank,
                          "match": resp.match, "confidence": resp.results[0].confidence if resp.results else 0.0,
