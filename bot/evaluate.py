@@ -122,6 +122,9 @@ async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: in
             rank = got.index(expected) + 1 if expected in got else None
             rows.append({"file": q["file"], "kind": q["kind"], "expected": expected, "rank": rank,
                          "match": resp.match, "confidence": resp.results[0].confidence if resp.results else 0.0,
+                         # raw fused scores of the top two, for calibrating the confidence
+                         "score": resp.results[0].score if resp.results else 0.0,
+                         "second": resp.results[1].score if len(resp.results) > 1 else 0.0,
                          "latency_ms": ms})
             if expected is None:
                 ooc_matched.append(resp.match)
