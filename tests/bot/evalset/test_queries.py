@@ -55,7 +55,7 @@ def _check_target_is_the_song(q, song: SongPlan) -> None:
 
 @pytest.mark.parametrize("kind", ["hummed", "sung"])
 def test_clean_voice_query_follows_the_transposed_melody(kind: str, song: SongPlan, tmp_path: Path) -> None:
-    q = plan_voice_query(song, np.random.default_rng(3), query_id="q", kind=kind, clean=True)
+    q = plan_voice_query(song, np.random.default_rng(3), query_id="q", kind=kind, clean=True, duration_s=9.0)
     assert abs(q.key_shift) <= 6 and 0.75 <= q.tempo <= 1.25 and 8 <= q.duration_s <= 15.5
     _check_target_is_the_song(q, song)
     midi = _pitch_track(render_query(q, tmp_path / f"{kind}.ogg", seed=3))

@@ -39,7 +39,7 @@ def _plan(melodies: list[Melody], sung: bool, seed: int) -> SongPlan:
     return plan_song(m, np.random.default_rng(seed), song_id=f"t{seed}", sung=sung)
 
 
-def _excerpt(plan: SongPlan, seconds: float = 12.0):
+def _excerpt(plan: SongPlan, seconds: float = 8.0):
     t0 = plan.melody[0].start
     return t0, [n for n in plan.melody if n.start + n.dur < t0 + seconds]
 
@@ -58,7 +58,7 @@ def test_instrumental_song_is_deterministic_and_plays_the_melody(
     solo = dataclasses.replace(plan, melody_db=40.0, lead_part=flute)
     render_song(solo, tmp_path / "solo.flac", fmt="flac")
     t0, notes = _excerpt(plan)
-    y = decode(tmp_path / "solo.flac", SR, start_s=t0, duration_s=12.0)
+    y = decode(tmp_path / "solo.flac", SR, start_s=t0, duration_s=8.0)
     errs = _note_pitch_errors(y, notes, t0=t0)
     assert np.mean(np.abs(np.nan_to_num(errs, nan=99)) < 0.5) >= 0.85, errs
 
@@ -84,7 +84,7 @@ def test_sung_song_carries_its_melody_in_festivals_voice(melodies: list[Melody],
     ).stdout
     assert f"title={plan.title}" in tags and f"artist={plan.artist}" in tags
     t0, notes = _excerpt(plan)
-    y = decode(out.path, SR, start_s=t0, duration_s=12.0)
+    y = decode(out.path, SR, start_s=t0, duration_s=8.0)
     errs = _note_pitch_errors(y, notes, t0=t0, fmax=600.0)
     # festival sings the given pitches (94 % of frames within a semitone in our measurements)
     assert np.mean(np.abs(np.nan_to_num(errs, nan=99)) < 0.5) >= 0.75, errs

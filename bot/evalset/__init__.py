@@ -1,0 +1,53 @@
+"""humbot's evaluation and demo data: songs rendered from public-domain scores, and voice-note
+queries of them (hummed, sung, recorded) with ground truth. Everything is generated locally
+from a seed — music21's bundled corpus, GM soundfonts through fluidsynth, festival's singing
+mode, ffmpeg — nothing is downloaded.
+
+    from bot.evalset import build_dataset, demo_dataset, load_manifest
+    manifest = build_dataset("data/eval", n_songs=300, n_queries_per_kind=40, n_out_of_catalog=30, seed=0)
+
+See :mod:`bot.evalset.dataset` for the layout and the manifest, :mod:`bot.evalset.queries` for
+the ground-truth conventions (offset, key shift, tempo).
+"""
+
+from bot.evalset.arrange import NoteEvent, SongPlan, plan_song
+from bot.evalset.dataset import (
+    BuildStats,
+    MissingTools,
+    build_dataset,
+    check_tools,
+    demo_dataset,
+    load_manifest,
+)
+from bot.evalset.queries import (
+    KINDS,
+    QueryNote,
+    QueryPlan,
+    plan_recorded_query,
+    plan_voice_query,
+    render_query,
+)
+from bot.evalset.render import render_song
+from bot.evalset.scores import Melody, Note, load_melodies
+
+__all__ = [
+    "KINDS",
+    "BuildStats",
+    "Melody",
+    "MissingTools",
+    "check_tools",
+    "Note",
+    "NoteEvent",
+    "QueryNote",
+    "QueryPlan",
+    "SongPlan",
+    "build_dataset",
+    "demo_dataset",
+    "load_manifest",
+    "load_melodies",
+    "plan_recorded_query",
+    "plan_song",
+    "plan_voice_query",
+    "render_query",
+    "render_song",
+]

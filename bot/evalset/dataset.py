@@ -1,0 +1,435 @@
+"""Build an evaluation (or demo) data set: songs, voice-note queries, and a manifest.
+
+Layout of ``out_dir``::
+
+    manifest.json            songs, queries and how they were built (see build_dataset)
+    songs/                   the catalog: import these (MP3/FLAC/WAV, tagged title/artist)
+    queries/                 voice notes (OGG/Opus), in-catalog and out-of-catalog
+    outside/                 songs that are NOT in the catalog (sources of out-of-catalog
+                             "recorded" queries) — never import these
+    truth/songs/*.json       each song's plan: the melody as it sounds (s, MIDI), chords, parts
+    truth/queries/*.json     each query's ground truth, with the notes as performed
+
+``manifest.json``:
+
+* ``songs[]``: ``id``, ``file``, ``title``, ``artist``, ``duration_s``, ``format``, ``sung`` (melody
+  sung by festival), ``lead`` (instrument or voice), ``qpm``, ``key``, ``melody_db`` (melody RMS
+  over band RMS where it plays; negative = under the band), ``tune_id``, ``truth``;
+* ``outside[]``: the same for out-of-catalog tunes (``file`` is null unless a recording needed it);
+* ``queries[]``: ``id``, ``file``, ``kind`` (hummed/sung/recorded), ``song`` (expected song id, or
+  null when out of catalog), ``source`` (the song it was taken from), ``offset_s``,
+  ``alt_offsets_s``, ``key_shift``, ``register_shift``, ``tempo``, ``duration_s``, ``lead_s``,
+  ``performer``, ``bitrate_kbps``, ``truth`` — see :mod:`bot.evalset.queries` for their meaning;
+* ``build``: files rendered/reused, wall time, CPU seconds per song and per query kind.
+
+Everything follows from ``seed`` and the parameters; nothing is downloaded. Each file's
+*spec* (its full plan plus the render settings) is hashed and stored next to it: a re-run
+renders only files whose spec changed, so growing a data set or re-running it is cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import resource
+import shutil
+import time
+import unicodedata
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.evalset.arrange import SongPlan, plan_song
+from bot.evalset.festival import missing_voices
+from bot.evalset.instruments import missing_soundfonts
+from bot.evalset.queries import KINDS, QueryPlan, plan_recorded_query, plan_voice_query, render_query
+from bot.evalset.render import DEFAULT_SR, render_song
+from bot.evalset.scores import Melody, load_melodies
+
+log = logging.getLogger(__name__)
+
+#: Bump when rendering changes in a way the plans do not show: every file is rendered again.
+RENDER_VERSION = 1
+MANIFEST_VERSION = 1
+#: Catalog files come in the formats people have, mostly MP3 (FLAC/WAV are 5–10× bigger).
+SONG_FORMATS = {"mp3": 0.7, "flac": 0.2, "wav": 0.1}
+
+
+@dataclass(frozen=True)
+class BuildStats:
+    songs_rendered: int
+    songs_reused: int
+    queries_rendered: int
+    queries_reused: int
+    wall_s: float
+
+
+class MissingTools(RuntimeError):
+    """A program, soundfont or festival voice the generator needs is not installed."""
+
+
+def check_tools() -> None:
+    """Fail early, naming the apt packages, when something the generator runs is missing."""
+    need: list[str] = []
+    for prog, pkg in (
+        ("fluidsynth", "fluidsynth"),
+        ("ffmpeg", "ffmpeg"),
+        ("ffprobe", "ffmpeg"),
+        ("text2wave", "festival"),
+    ):
+        if shutil.which(prog) is None:
+            need.append(pkg)
+    need += [s.package for s in missing_soundfonts()] + [v.package for v in missing_voices()]
+    if need:
+        raise MissingTools(
+            "the evaluation-set generator needs: apt-get install " + " ".join(dict.fromkeys(need))
+        )
+
+
+def _h(*parts: object) -> int:
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "little")
+
+
+def _spec_hash(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _slug(title: str) -> str:
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()  # Jäger → Jager
+    s = re.sub(r"[^A-Za-z0-9]+", "-", ascii_title).strip("-").lower()
+    return s[:40] or "song"
+
+
+def song_id_for(m: Melody) -> str:
+    return "s" + hashlib.sha256(m.tune_id.encode()).hexdigest()[:8]
+
+
+def _cpu() -> float:
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+# ----------------------------------------------------------------------------- jobs (workers)
+
+
+def _render_song_job(args: tuple[SongPlan, str, int, str, str, str]) -> float:
+    plan, path, sr, fmt, truth_path, spec = args
+    t = _cpu()
+    render_song(plan, Path(path), sr=sr, fmt=fmt)
+    cpu = _cpu() - t
+    truth = {"spec": spec, "cpu_s": round(cpu, 3), "plan": asdict(plan)}
+    _write_json(Path(truth_path), truth)
+    return cpu
+
+
+def _render_query_job(args: tuple[QueryPlan, str, str | None, int, str, str]) -> float:
+    q, path, song_file, seed, truth_path, spec = args
+    t = _cpu()
+    render_query(q, Path(path), song_file=Path(song_file) if song_file else None, seed=seed)
+    cpu = _cpu() - t
+    truth = {
+        "spec": spec,
+        "cpu_s": round(cpu, 3),
+        **q.truth(),
+        "notes": [asdict(n) for n in q.notes],
+        "target": [asdict(n) for n in q.target],
+    }
+    _write_json(Path(truth_path), truth)
+    return cpu
+
+
+def _write_json(path: Path, obj: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, default=str))
+    tmp.replace(path)
+
+
+def _cached(audio: Path, truth: Path, spec: str) -> dict | None:
+    """The stored truth when ``audio`` exists and was made from ``spec``."""
+    if not audio.exists() or not truth.exists():
+        return None
+    try:
+        got = json.loads(truth.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return got if got.get("spec") == spec else None
+
+
+# ----------------------------------------------------------------------------- the build
+
+
+def build_dataset(
+    out_dir: Path | str,
+    n_songs: int = 300,
+    n_queries_per_kind: int | Mapping[str, int] = 40,
+    n_out_of_catalog: int = 30,
+    seed: int = 0,
+    *,
+    sung_share: float = 0.4,
+    sample_rate: int = DEFAULT_SR,
+    formats: Mapping[str, float] = SONG_FORMATS,
+    workers: int | None = None,
+    cache_dir: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict:
+    """Render (or reuse) the data set in ``out_dir`` and write ``manifest.json``; returns it.
+
+    ``n_queries_per_kind``: an int for each of hummed/sung/recorded, or a mapping such as
+    ``{"hummed": 2}``. Out-of-catalog queries cycle through the kinds, each from its own tune.
+    ``sung_share``: the share of songs whose melody is sung by festival (exact, rounded up).
+    ``workers``: parallel render processes (default: CPU count).
+    """
+    check_tools()
+    t_start = time.time()
+    out = Path(out_dir)
+    per_kind = (
+        {k: int(n_queries_per_kind) for k in KINDS}
+        if isinstance(n_queries_per_kind, int)
+        else {k: int(n_queries_per_kind.get(k, 0)) for k in KINDS}
+    )
+    workers = workers or os.cpu_count() or 1
+    for sub in ("songs", "queries", "outside", "truth/songs", "truth/queries"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+
+    pool_tunes = load_melodies(n_songs + n_out_of_catalog, cache_dir=cache_dir, workers=workers)
+    by_lot = sorted(pool_tunes, key=lambda m: _h(seed, "outside", m.tune_id))
+    outside_ids = {m.tune_id for m in by_lot[:n_out_of_catalog]}
+    catalog = [m for m in pool_tunes if m.tune_id not in outside_ids]
+    outside = [m for m in pool_tunes if m.tune_id in outside_ids]
+    n_sung = int(np.ceil(sung_share * len(catalog)))
+    sung_ids = {m.tune_id for m in sorted(catalog, key=lambda m: _h(seed, "sung", m.tune_id))[:n_sung]}
+    fmt_names, fmt_p = list(formats), np.array(list(formats.values()), dtype=float)
+
+    def plan_for(m: Melody, sung: bool) -> tuple[SongPlan, str]:
+        rng = np.random.default_rng([seed, _h("song", m.tune_id) % 2**63])
+        plan = plan_song(m, rng, song_id=song_id_for(m), sung=sung)
+        fmt = str(rng.choice(fmt_names, p=fmt_p / fmt_p.sum()))
+        return plan, fmt
+
+    songs: list[tuple[SongPlan, str, Path]] = []
+    for m in catalog:
+        plan, fmt = plan_for(m, m.tune_id in sung_ids)
+        songs.append((plan, fmt, out / "songs" / f"{plan.song_id}-{_slug(plan.title)}.{fmt}"))
+    outside_plans: list[tuple[SongPlan, str, Path]] = []
+    for k, m in enumerate(outside):
+        plan, fmt = plan_for(m, _h(seed, "sung-out", m.tune_id) % 100 < sung_share * 100)
+        outside_plans.append((plan, fmt, out / "outside" / f"{plan.song_id}-{_slug(plan.title)}.{fmt}"))
+
+    # queries: in-catalog, each kind spread over the catalog without repeats while it can
+    qplans: list[tuple[QueryPlan, Path | None, int]] = []
+    for ki, kind in enumerate(KINDS):
+        order = np.random.default_rng([seed, 99, ki]).permutation(len(songs))
+        for k in range(per_kind[kind]):
+            plan, _, path = songs[int(order[k % len(order)])]
+            qseed = _h(seed, kind, k) % 2**63
+            rng = np.random.default_rng(qseed)
+            qid = f"{kind}-{k:03d}"
+            if kind == "recorded":
+                q = plan_recorded_query(plan, rng, query_id=qid)
+                qplans.append((q, path, qseed))
+            else:
+                qplans.append((plan_voice_query(plan, rng, query_id=qid, kind=kind), None, qseed))
+    for k, (plan, _, path) in enumerate(outside_plans):
+        kind = KINDS[k % len(KINDS)]
+        qseed = _h(seed, "outside", kind, k) % 2**63
+        rng = np.random.default_rng(qseed)
+        qid = f"outside-{kind}-{k:03d}"
+        if kind == "recorded":
+            qplans.append((plan_recorded_query(plan, rng, query_id=qid, in_catalog=False), path, qseed))
+        else:
+            qplans.append(
+                (plan_voice_query(plan, rng, query_id=qid, kind=kind, in_catalog=False), None, qseed)
+            )
+    needed_outside = {q.source_id for q, src, _ in qplans if q.kind == "recorded" and q.song_id is None}
+
+    # songs first (recorded queries listen to them), reusing what a previous run made
+    song_jobs, song_spec, reused_songs = [], {}, 0
+    for plan, fmt, path in [*songs, *outside_plans]:
+        spec = _spec_hash({"v": RENDER_VERSION, "sr": sample_rate, "fmt": fmt, "plan": asdict(plan)})
+        song_spec[plan.song_id] = spec
+        tpath = out / "truth" / "songs" / f"{plan.song_id}.json"
+        if plan.song_id not in needed_outside and path.parent.name == "outside":
+            # an outside tune only hummed or sung: its melody is ground truth, its audio unneeded
+            if not tpath.exists() or json.loads(tpath.read_text()).get("spec") != spec:
+                _write_json(tpath, {"spec": spec, "cpu_s": None, "plan": asdict(plan)})
+            continue
+        if _cached(path, tpath, spec) is not None:
+            reused_songs += 1
+        else:
+            song_jobs.append((plan, str(path), sample_rate, fmt, str(tpath), spec))
+    q_jobs, reused_q = [], 0
+    for q, src, qseed in qplans:
+        path = out / "queries" / f"{q.query_id}.ogg"
+        tpath = out / "truth" / "queries" / f"{q.query_id}.json"
+        # a recording is re-made whenever the song it records is
+        spec = _spec_hash(
+            {
+                "v": RENDER_VERSION,
+                "seed": qseed,
+                "plan": asdict(q),
+                "src": song_spec[q.source_id] if src else None,
+            }
+        )
+        if _cached(path, tpath, spec) is not None:
+            reused_q += 1
+        else:
+            q_jobs.append((q, str(path), str(src) if src else None, qseed, str(tpath), spec))
+
+    _run(_render_song_job, song_jobs, workers, "songs", progress)
+    _run(_render_query_job, q_jobs, workers, "queries", progress)
+
+    manifest = _manifest(
+        out,
+        seed,
+        songs,
+        outside_plans,
+        qplans,
+        needed_outside,
+        params={
+            "n_songs": n_songs,
+            "n_queries_per_kind": per_kind,
+            "n_out_of_catalog": n_out_of_catalog,
+            "sung_share": sung_share,
+            "sample_rate": sample_rate,
+            "formats": dict(formats),
+        },
+    )
+    stats = BuildStats(len(song_jobs), reused_songs, len(q_jobs), reused_q, round(time.time() - t_start, 2))
+    manifest["build"] = {**asdict(stats), **_cpu_figures(out, manifest)}
+    _write_json(out / "manifest.json", manifest)
+    _remove_stale(out, manifest)
+    log.info(
+        "data set in %s: %d songs (%d rendered), %d queries (%d rendered) in %.1f s",
+        out,
+        len(manifest["songs"]),
+        stats.songs_rendered,
+        len(manifest["queries"]),
+        stats.queries_rendered,
+        stats.wall_s,
+    )
+    return manifest
+
+
+def _run(fn, jobs: list, workers: int, what: str, progress) -> None:
+    if not jobs:
+        return
+    if workers <= 1 or len(jobs) == 1:
+        for i, j in enumerate(jobs):
+            fn(j)
+            if progress:
+                progress(what, i + 1, len(jobs))
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        for i, _ in enumerate(pool.map(fn, jobs)):
+            if progress:
+                progress(what, i + 1, len(jobs))
+
+
+def _rel(out: Path, p: Path) -> str:
+    return str(p.relative_to(out))
+
+
+def _song_entry(out: Path, plan: SongPlan, fmt: str, path: Path) -> dict:
+    return {
+        "id": plan.song_id,
+        "file": _rel(out, path),
+        "title": plan.title,
+        "artist": plan.artist,
+        "duration_s": plan.duration_s,
+        "format": fmt,
+        "tune_id": plan.tune_id,
+        "sung": plan.sung,
+        "lead": plan.lead_name,
+        "qpm": plan.qpm,
+        "key": plan.key,
+        "melody_db": plan.melody_db,
+        "truth": f"truth/songs/{plan.song_id}.json",
+    }
+
+
+def _manifest(out: Path, seed: int, songs, outside_plans, qplans, needed_outside, params: dict) -> dict:
+    queries = []
+    for q, _, _ in qplans:
+        queries.append(
+            {
+                "id": q.query_id,
+                "file": f"queries/{q.query_id}.ogg",
+                "kind": q.kind,
+                "song": q.song_id,
+                "source": q.source_id,
+                "offset_s": q.offset_s,
+                "alt_offsets_s": list(q.alt_offsets_s),
+                "key_shift": q.key_shift,
+                "register_shift": q.register_shift,
+                "tempo": q.tempo,
+                "duration_s": q.duration_s,
+                "lead_s": q.lead_s,
+                "performer": q.performer,
+                "bitrate_kbps": q.channel.bitrate_kbps if q.channel else None,
+                "truth": f"truth/queries/{q.query_id}.json",
+            }
+        )
+    return {
+        "version": MANIFEST_VERSION,
+        "seed": seed,
+        "params": params,
+        "songs": [_song_entry(out, p, f, path) for p, f, path in songs],
+        "outside": [
+            _song_entry(out, p, f, path)
+            | {"rendered": p.song_id in needed_outside}
+            | ({} if p.song_id in needed_outside else {"file": None})
+            for p, f, path in outside_plans
+        ],
+        "queries": queries,
+    }
+
+
+def _cpu_figures(out: Path, manifest: dict) -> dict:
+    """CPU seconds per song and per query kind, from the stored truth of every file."""
+    song_cpu = []
+    for s in manifest["songs"] + [o for o in manifest["outside"] if o["rendered"]]:
+        t = json.loads((out / s["truth"]).read_text())
+        song_cpu.append((t["cpu_s"], s["sung"]))
+    q_cpu: dict[str, list[float]] = {}
+    for q in manifest["queries"]:
+        t = json.loads((out / q["truth"]).read_text())
+        q_cpu.setdefault(q["kind"], []).append(t["cpu_s"])
+    fig = {}
+    if song_cpu:
+        c = np.array([x for x, _ in song_cpu])
+        s = np.array([y for _, y in song_cpu])
+        fig["cpu_s_per_song"] = round(float(c.mean()), 3)
+        fig["cpu_s_per_song_sung"] = round(float(c[s].mean()), 3) if s.any() else None
+        fig["cpu_s_per_song_instrumental"] = round(float(c[~s].mean()), 3) if (~s).any() else None
+    fig["cpu_s_per_query"] = {k: round(float(np.mean(v)), 3) for k, v in q_cpu.items()}
+    return fig
+
+
+def _remove_stale(out: Path, manifest: dict) -> None:
+    """Files from an earlier build with other parameters: gone, so importing songs/ imports
+    exactly this catalog."""
+    keep = {out / s["file"] for s in manifest["songs"] + manifest["outside"] if s["file"]}
+    keep |= {out / q["file"] for q in manifest["queries"]}
+    keep |= {out / s["truth"] for s in manifest["songs"] + manifest["outside"] + manifest["queries"]}
+    for sub in ("songs", "queries", "outside", "truth/songs", "truth/queries"):
+        for p in (out / sub).iterdir():
+            if p.is_file() and p not in keep:
+                p.unlink()
+
+
+def load_manifest(out_dir: Path | str) -> dict:
+    return json.loads((Path(out_dir) / "manifest.json").read_text())
+
+
+def demo_dataset(out_dir: Path | str, seed: int = 0, **kw) -> dict:
+    """The demo preset: 10 songs and 2 hummed queries (well under a minute on 2 cores)."""
+    return build_dataset(
+        out_dir, n_songs=10, n_queries_per_kind={"hummed": 2}, n_out_of_catalog=0, seed=seed, **kw
+    )
