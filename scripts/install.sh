@@ -14,7 +14,9 @@ for arg in "$@"; do
   esac
 done
 
-APT_PACKAGES=(ffmpeg fluidsynth fluid-soundfont-gm festival festvox-kallpc16k unzip)
+# Soundfonts and festival voices: the evaluation set renders with more than one of each.
+APT_PACKAGES=(ffmpeg fluidsynth fluid-soundfont-gm timgm6mb-soundfont festival festvox-kallpc16k
+  festvox-kdlpc16k festvox-italp16k unzip)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
