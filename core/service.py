@@ -221,10 +221,11 @@ class HumService:
         t2 = time.perf_counter()
         timings["embed"] = (t2 - t1) * 1000
 
-        hits = {}
-        for name, (vecs, _) in embedded.items():
-            if len(vecs):
-                hits[name] = await self.index.search(name, vecs, self.search_cfg.candidates, filters)
+        # One request per embedder, in flight together (on Elasticsearch: two round-trips at once).
+        searched = [name for name, (vecs, _) in embedded.items() if len(vecs)]
+        found = await asyncio.gather(*(self.index.search(name, embedded[name][0], self.search_cfg.candidates, filters)
+                                       for name in searched))
+        hits = dict(zip(searched, found))
         t3 = time.perf_counter()
         timings["search"] = (t3 - t2) * 1000
         for name, (_, qfeat) in embedded.items():

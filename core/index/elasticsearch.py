@@ -480,10 +480,12 @@ class ElasticsearchIndex(VectorIndex):
                 best = await self._search_knn_clauses(embedder, queries, top_k, self._filter(filters))
         except (_Unavailable, TransportError) as e:
             log.warning("search unavailable: %s", e)
+            self._mark_down(e)  # so the next upload goes straight to the queue, not into retries
             raise BackendUnavailable() from e
         except ApiError as e:
             if _transient(e):
                 log.warning("search unavailable: %s", e)
+                self._mark_down(e)
                 raise BackendUnavailable() from e
             if _error_type(e) == "index_not_found_exception":
                 raise IndexMismatch(detail=f"index {self.alias} not found") from e
@@ -560,7 +562,8 @@ class ElasticsearchIndex(VectorIndex):
             return IndexStats(self.backend, 0, {}, False, f"{where}: {e}", pending)
         except (_Unavailable, TransportError, ApiError) as e:
             if isinstance(e, ApiError) and not _transient(e):
-                raise
+                # e.g. the alias was deleted behind our back: a status to show, not a crash
+                return IndexStats(self.backend, 0, {}, False, f"{where}: {_error_type(e)}: {e}", pending)
             return IndexStats(self.backend, 0, {}, False, f"{where}: unreachable ({e or self._last_error})",
                               pending)
         detail = (f"Elasticsearch {_show(self._server or (0, 0, 0))} at {where} → {self._concrete}, "
@@ -598,6 +601,7 @@ class ElasticsearchIndex(VectorIndex):
             raise
         self._rebuilding = True
         n = 0
+        switched = False
         try:
             b64 = (self._server or (0, 0, 0)) >= em.BASE64_VECTORS_SINCE
 
@@ -635,14 +639,19 @@ class ElasticsearchIndex(VectorIndex):
             await es.indices.put_settings(index=new, settings={"index": {"refresh_interval": None}})
             await es.indices.refresh(index=new)
             await self._switch_alias(new, old)
+            switched = True
             for o in old:
-                await es.indices.delete(index=o)
+                try:  # best effort: the switch is done, a leftover old index only costs disk
+                    await es.indices.delete(index=o)
+                except Exception as e:  # noqa: BLE001
+                    log.warning("could not delete the old index %s (%s): delete it by hand", o, e)
             log.info("reindexed %d songs into %s; alias %s switched from %s", n, new, self.alias,
                      old or "nothing")
         except BaseException as e:
             self._rebuilding = False
-            with contextlib.suppress(Exception):
-                await self._client().indices.delete(index=new)
+            if not switched:  # after the switch, `new` is the live index: never delete it
+                with contextlib.suppress(Exception):
+                    await self._client().indices.delete(index=new)
             if isinstance(e, Exception) and _transient(e):
                 raise BackendUnavailable() from e
             raise
