@@ -8,6 +8,8 @@ results embed, the top clip and buttons.
 
 from __future__ import annotations
 
+import logging
+
 import discord
 from discord import app_commands
 
@@ -19,6 +21,7 @@ from adapters.discord.replies import clip_file, download, send
 from core import messages
 from core.errors import NotAudio
 
+log = logging.getLogger(__name__)
 Command = app_commands.Command | app_commands.ContextMenu
 
 
@@ -29,12 +32,20 @@ async def search_attachment(ctx: BotContext, interaction: discord.Interaction,
     precheck(att, ctx.service)
     await interaction.response.defer(thinking=True)
     data = await download(att)
-    response = await ctx.service.search(data, filename=att.filename, source="discord")
+    # The clip is cut apart from the search: if it fails (busy, encoder), the answer still goes out.
+    response = await ctx.service.search(data, filename=att.filename, source="discord", with_clip=False)
     embed = views.results_embed(response, lang, max_query_seconds=ctx.service.limits.max_query_seconds)
     extra: dict[str, object] = {}
     if (view := views.results_view(response, lang)) is not None:
         extra["view"] = view
-    if (file := clip_file(response.clip, interaction.filesize_limit)) is not None:
+    clip = None
+    if response.results:
+        top = response.results[0]
+        try:
+            clip = await ctx.service.clip(top.song.song_id, top.offset_s)
+        except Exception:  # noqa: BLE001 - the results matter more than the clip
+            log.exception("clip of %s failed; answering without it", top.song.song_id)
+    if (file := clip_file(clip, interaction.filesize_limit)) is not None:
         extra["file"] = file
     await interaction.followup.send(embed=embed, **extra)  # type: ignore[arg-type]
 

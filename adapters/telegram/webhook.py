@@ -50,8 +50,10 @@ class WebhookServer:
                 return web.Response(status=403)
         try:
             data = await request.json()
+            if not isinstance(data, dict):
+                raise ValueError(f"an update is a JSON object, not {type(data).__name__}")
             update = Update.de_json(data, self.app.bot)
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, ValueError) as e:
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, ValueError, AttributeError) as e:
             log.warning("malformed webhook update: %s", e)
             return web.Response(status=400)
         await self.app.update_queue.put(update)
