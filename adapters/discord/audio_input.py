@@ -10,13 +10,11 @@ from pathlib import Path
 
 import discord
 
+from adapters.common.requests import AUDIO_SUFFIXES
 from adapters.common.requests import precheck as common_precheck
 from core.errors import NotAudio
 from core.service import HumService
 
-#: Extensions of the containers humbot decodes (anything ffmpeg reads; these are the usual ones).
-AUDIO_SUFFIXES = frozenset({".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".flac", ".wav", ".webm", ".mp4",
-                            ".mov", ".mkv", ".wma", ".amr", ".3gp"})
 #: Content types that may hold audio (Discord guesses them from the file name).
 _MEDIA_TYPES = ("audio/", "video/", "application/ogg")
 #: Content types that say nothing either way; the decoder decides.

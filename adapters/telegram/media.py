@@ -17,6 +17,7 @@ from telegram import Bot, Message
 from telegram.error import BadRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from adapters.common.requests import AUDIO_SUFFIXES
 from core.errors import TooLarge
 
 # What a file of each MIME type should be called, so ffmpeg (and the catalog) see a sensible suffix.
@@ -64,7 +65,7 @@ def _filename(name: str | None, mime: str | None, default_stem: str, default_suf
 def is_audio_document(mime: str | None, name: str | None) -> bool:
     if mime and mime.lower().startswith("audio/"):
         return True
-    return PurePath(name or "").suffix.lower() in {".mp3", ".ogg", ".oga", ".opus", ".m4a", ".flac", ".wav", ".aac"}
+    return PurePath(name or "").suffix.lower() in AUDIO_SUFFIXES
 
 
 def find_attachment(message: Message | None) -> Attachment | None:

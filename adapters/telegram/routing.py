@@ -22,6 +22,7 @@ from telegram.ext import (
 )
 
 from adapters.common import actions
+from adapters.common.requests import AUDIO_SUFFIXES
 from adapters.telegram.admin import AdminHandlers
 from adapters.telegram.context import BotDeps, log, reply
 from adapters.telegram.user import UserHandlers
@@ -31,10 +32,9 @@ Context = ContextTypes.DEFAULT_TYPE
 
 # New messages only: an *edited* voice note or command must not trigger a second search.
 NEW = filters.UpdateType.MESSAGE
-AUDIO_EXTENSIONS = ("mp3", "ogg", "oga", "opus", "m4a", "flac", "wav", "aac")
 AUDIO_DOCUMENT = filters.Document.AUDIO
-for _ext in AUDIO_EXTENSIONS:
-    AUDIO_DOCUMENT = AUDIO_DOCUMENT | filters.Document.FileExtension(_ext)
+for _suffix in sorted(AUDIO_SUFFIXES):
+    AUDIO_DOCUMENT = AUDIO_DOCUMENT | filters.Document.FileExtension(_suffix[1:])
 RECORDING = filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | AUDIO_DOCUMENT
 ADD_CAPTION = filters.CaptionRegex(r"(?i)^/add(@\w+)?(\s|$)")
 
