@@ -70,7 +70,7 @@ class EmbeddersConfig(Section):
 class SearchConfig(Section):
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(50, ge=1)  # songs fetched per embedder before fusion
-    rerank_candidates: int = Field(30, ge=1)  # of those, re-ranked precisely (melody DTW)
+    rerank_candidates: int = Field(50, ge=1)  # of those, re-ranked precisely (melody DTW)
     weights: dict[str, float] = {"melody": 1.0, "panns": 0.5}
     match_threshold: float = Field(0.5, ge=0, le=1)  # confidence needed to call it a match
     clip_seconds: float = Field(15.0, gt=1, le=60)

@@ -14,7 +14,12 @@ from numba import njit
 
 CLIP = 3.0  # semitones: beyond this a frame simply "does not match"
 UNVOICED_COST = 1.5  # song frame with no melody under a voiced query frame
-REGION_PAD = 50  # frames of song aligned either side of the first stage's match (5 s)
+#: Semitones charged per tempo-changing DTW step. Free steps let wrong songs score high by
+#: picking convenient frames; 0.5 raised top-1 on the 300-song evaluation set (see BENCHMARKS.md).
+STEP_PENALTY = 0.5
+#: Frames of song aligned either side of the first stage's match (10 s): the first stage often
+#: finds the right song through a neighbouring window, so a narrow region misses the passage.
+REGION_PAD = 100
 
 
 @njit(cache=True)
@@ -27,11 +32,12 @@ def _local(q: float, s: float) -> float:
 
 
 @njit(cache=True)
-def subsequence_dtw(q: np.ndarray, s: np.ndarray) -> tuple[float, int, int]:
+def subsequence_dtw(q: np.ndarray, s: np.ndarray, step_penalty: float = 0.0) -> tuple[float, int, int]:
     """Best alignment of all of ``q`` (m,) to a part of ``s`` (n,), both already transposed.
 
     Steps (query, song): (1, 1), (1, 2) — song twice as fast — and (2, 1) — query twice as
-    fast, its skipped frame charged too. Returns (mean cost per query frame, start, end) in
+    fast, its skipped frame charged too — each tempo-changing step also costs ``step_penalty``
+    semitones, so a path cannot cherry-pick song frames at no cost. Returns (mean cost per query frame, start, end) in
     song frames.
     """
     m, n = len(q), len(s)
@@ -45,10 +51,10 @@ def subsequence_dtw(q: np.ndarray, s: np.ndarray) -> tuple[float, int, int]:
         for j in range(1, n):
             c = _local(q[i], s[j])
             best, start = D[i - 1, j - 1], S[i - 1, j - 1]
-            if j >= 2 and D[i - 1, j - 2] < best:
-                best, start = D[i - 1, j - 2], S[i - 1, j - 2]
-            if i >= 2 and D[i - 2, j - 1] + c < best:
-                best, start = D[i - 2, j - 1] + c, S[i - 2, j - 1]
+            if j >= 2 and D[i - 1, j - 2] + step_penalty < best:
+                best, start = D[i - 1, j - 2] + step_penalty, S[i - 1, j - 2]
+            if i >= 2 and D[i - 2, j - 1] + c + step_penalty < best:
+                best, start = D[i - 2, j - 1] + c + step_penalty, S[i - 2, j - 1]
             D[i, j] = best + c
             S[i, j] = start
     end = int(np.argmin(D[m - 1]))
@@ -85,9 +91,9 @@ def align(query: np.ndarray, song: np.ndarray, offset: int | None = None) -> tup
     centre = float(np.nanmedian(s))
     costs = {}
     for t in range(-6, 6):
-        costs[float(t)] = subsequence_dtw(query, s - (centre + t))
+        costs[float(t)] = subsequence_dtw(query, s - (centre + t), STEP_PENALTY)
     best_t = min(costs, key=lambda t: costs[t][0])
     for t in (best_t - 0.5, best_t + 0.5):
-        costs[t] = subsequence_dtw(query, s - (centre + t))
+        costs[t] = subsequence_dtw(query, s - (centre + t), STEP_PENALTY)
     cost, start, _ = min(costs.values(), key=lambda c: c[0])
     return 1.0 - cost / CLIP, float(lo + start)
