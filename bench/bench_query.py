@@ -8,7 +8,9 @@ For each embedder set (melody, panns, both) it:
    songs' worth of segments for each embedder), since embedding 1,000 real songs on 2 CPU cores
    would take hours — the search cost depends on the number of segments, not on their content;
 3. runs ``--queries`` 10-second Opus voice notes of the real songs and prints p50/p95 latency per
-   stage (decode, embed, search, clip) and end to end.
+   stage (decode, embed, search, rerank, clip) and end to end. Filler songs get a random-walk
+   melody contour too, so the DTW re-ranking of ``search.rerank_candidates`` songs costs what it
+   would on real 3.5-minute songs.
 
 PANNs runs on a randomly initialised checkpoint (same architecture and cost as the real one;
 its vectors mean nothing, so accuracy is not measured here: see ``humbot eval``).
@@ -54,6 +56,13 @@ def _filler_segments(rng: np.random.Generator, specs: dict) -> dict[str, Segment
     return out
 
 
+def _filler_contour(rng: np.random.Generator) -> np.ndarray:
+    """A 3.5-minute melody-like contour (MIDI per 0.1 s contour frame): a random walk of held notes, with rests."""
+    n = int(SONG_SECONDS * 10)
+    notes = 60 + np.cumsum(rng.integers(-3, 4, size=n // 4 + 1))[np.arange(n) // 4]
+    return np.where(rng.random(n) < 0.1, np.nan, notes).astype(np.float32)
+
+
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) if xs else float("nan")
 
@@ -84,6 +93,8 @@ async def run(embedders: str, args: argparse.Namespace, checkpoint: Path) -> Non
             song = new_song(sha256=hashlib.sha256(str(i).encode()).hexdigest(), ext=".flac", title=f"filler {i}", artist=None,
                             duration_s=SONG_SECONDS, source_name="filler", added_by="bench")
             await svc.index.upsert(song, _filler_segments(rng, specs))
+            if "melody" in specs:  # a melody contour to re-rank against, as real songs have
+                svc.catalog.store_features("melody", song.song_id, _filler_contour(rng))
             svc.catalog.add(song)
         stats = await svc.index.stats()
         print(f"[{embedders}] index: {stats.songs} songs, segments {stats.segments} "
@@ -101,7 +112,7 @@ async def run(embedders: str, args: argparse.Namespace, checkpoint: Path) -> Non
             for stage, ms in resp.timings_ms.items():
                 timings.setdefault(stage, []).append(ms)
         print(f"[{embedders}] {args.queries} queries of 10 s, top-1 on the real songs {hits}/{args.queries}")
-        for stage in ("decode", "embed", "search", "clip", "total"):
+        for stage in ("decode", "embed", "search", "rerank", "clip", "total"):
             xs = timings[stage][1:]  # the first query warms caches (numba, ONNX): reported apart
             print(f"[{embedders}]   {stage:7s} p50 {pct(xs, 50):7.1f} ms   p95 {pct(xs, 95):7.1f} ms")
         print(f"[{embedders}]   first query total {timings['total'][0]:.0f} ms (cold)")
