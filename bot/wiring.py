@@ -26,7 +26,8 @@ def build_embedders(config: Config) -> tuple[list[Embedder], list[str]]:
     if emb.melody.enabled:
         from core.embedders.melody import MelodyEmbedder
 
-        embedders.append(MelodyEmbedder(window_s=emb.melody.window_s, hop_s=emb.melody.hop_s))
+        embedders.append(MelodyEmbedder(window_s=emb.melody.window_s, hop_s=emb.melody.hop_s,
+                                         query_shifts=emb.melody.query_shifts))
     if emb.panns.enabled:
         from core.embedders.panns import CheckpointMissing, PannsEmbedder
 

@@ -59,6 +59,7 @@ class MelodyConfig(Section):
     enabled: bool = True
     window_s: float = Field(8.0, gt=0)
     hop_s: float = Field(1.0, gt=0)
+    query_shifts: int = Field(4, ge=1, le=10)  # query window starts per song hop (accuracy vs query vectors)
 
 
 class EmbeddersConfig(Section):

@@ -34,7 +34,7 @@ FRAME_RATE = 10.0  # contour frames per second
 DIM = 64
 #: Query-length / song-length ratios tried (geometric, ~4 % apart: 0.75 … 1.33).
 TEMPO_RATIOS = tuple(float(r) for r in np.geomspace(0.75, 1.33, 15))
-#: Query windows start at this many points within one song hop (see query_vectors_from_contour).
+#: Default query window starts per song hop (see MelodyEmbedder.query_vectors_from_contour).
 QUERY_SHIFTS = 4
 MIN_VOICED = 0.35  # fraction of voiced frames a window needs to be indexed / used
 FMIN_HZ, FMAX_HZ = 80.0, 1000.0
@@ -151,10 +151,10 @@ class MelodyEmbedder(Embedder):
     dim = DIM
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, *, window_s: float = 8.0, hop_s: float = 1.0) -> None:
+    def __init__(self, *, window_s: float = 8.0, hop_s: float = 1.0, query_shifts: int = QUERY_SHIFTS) -> None:
         from swift_f0 import SwiftF0
 
-        self.window_s, self.hop_s = window_s, hop_s
+        self.window_s, self.hop_s, self.query_shifts = window_s, hop_s, query_shifts
         # One ONNX thread: the service already runs `limits.workers` jobs in parallel, and
         # oversubscribing 2 cores made 20 concurrent searches ~40× slower than one at a time.
         self._detector = SwiftF0(threads=1, spin=False)
@@ -177,14 +177,14 @@ class MelodyEmbedder(Embedder):
         """(v, DIM) vectors: one per tempo ratio and start shift.
 
         Song windows start every ``hop_s``; the query may start anywhere between two of them.
-        Starting the query's window at :data:`QUERY_SHIFTS` points within one hop puts one of
-        them within ``hop_s / (2·QUERY_SHIFTS)`` of a song window (top-1 +4 points on the
+        Starting the query's window at ``query_shifts`` points within one hop puts one of them
+        within ``hop_s / (2·query_shifts)`` of a song window (top-1 +4 points on the
         evaluation set, at 4× the query vectors: a few ms on the local index).
         """
         win = self.window_s * FRAME_RATE
         vecs = []
-        for k in range(QUERY_SHIFTS):
-            shift = int(round(k * self.hop_s * FRAME_RATE / QUERY_SHIFTS))
+        for k in range(self.query_shifts):
+            shift = int(round(k * self.hop_s * FRAME_RATE / self.query_shifts))
             part = contour[shift:]
             for r in TEMPO_RATIOS:
                 n = int(round(win * r))
