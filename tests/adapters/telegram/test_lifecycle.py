@@ -3,6 +3,7 @@ mode, a rejected token, and command menus that Telegram refuses for one admin.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 
@@ -24,12 +25,28 @@ async def service(tmp_path_factory: pytest.TempPathFactory):
     await svc.close()
 
 
-async def test_stop_lets_a_search_in_flight_finish_and_answer(bot: TelegramAdapter, fake: FakeBotAPI) -> None:
+async def test_stop_lets_a_search_in_flight_finish_and_answer(bot: TelegramAdapter, fake: FakeBotAPI,
+                                                               service: HumService,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # Hold the search at the index until stop() is under way, so it is surely in flight.
+    gate, reached = asyncio.Event(), asyncio.Event()
+    real_search = service.index.search
+
+    async def held_search(*args, **kwargs):
+        reached.set()
+        await gate.wait()
+        return await real_search(*args, **kwargs)
+
+    monkeypatch.setattr(service.index, "search", held_search)
     user = fake.user(8001)
     chat = fake.private_chat(user)
     request = fake.push_message(chat, user, fake.voice(hum(4, 0.0), duration=10))
-    await fake.wait_call("sendMessage", chat_id=chat["id"], where=lambda c: c.text.startswith("🎧"))
-    await bot.stop()  # while the search is running
+    await asyncio.wait_for(reached.wait(), 60)
+    stopping = asyncio.create_task(bot.stop())
+    await asyncio.sleep(0.5)
+    assert not stopping.done(), "stop() must wait for the search in flight"
+    gate.set()
+    await asyncio.wait_for(stopping, 120)
     answer = fake.replies_to(request)
     assert answer[0]["text"].splitlines()[1].startswith("1. Tune 4 — Artist 4")
     assert answer[1]["audio"]["title"] == "Tune 4"
