@@ -40,6 +40,7 @@ from audio_fixtures import SR, encode, tune  # noqa: E402
 from bot.config import parse_config  # noqa: E402
 from bot.wiring import build_service  # noqa: E402
 from core.catalog import new_song  # noqa: E402
+from core.embedders.melody import FRAME_RATE  # noqa: E402
 from core.types import Segments  # noqa: E402
 
 SONG_SECONDS = 210.0  # filler songs: 3.5 minutes
@@ -58,7 +59,7 @@ def _filler_segments(rng: np.random.Generator, specs: dict) -> dict[str, Segment
 
 def _filler_contour(rng: np.random.Generator) -> np.ndarray:
     """A 3.5-minute melody-like contour (MIDI per 0.1 s contour frame): a random walk of held notes, with rests."""
-    n = int(SONG_SECONDS * 10)
+    n = int(SONG_SECONDS * FRAME_RATE)
     notes = 60 + np.cumsum(rng.integers(-3, 4, size=n // 4 + 1))[np.arange(n) // 4]
     return np.where(rng.random(n) < 0.1, np.nan, notes).astype(np.float32)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -23,13 +22,8 @@ from typing import Any
 import numpy as np
 
 from bot.config import Config
+from bot.evalset.dataset import cpu_seconds
 from bot.wiring import build_service
-
-
-def _cpu_s() -> float:
-    """CPU seconds of this process (all threads) and of its finished children (ffmpeg decodes)."""
-    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + ch.ru_utime + ch.ru_stime
 
 
 @dataclass
@@ -103,13 +97,13 @@ async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: in
     try:
         id_map: dict[str, str] = {}  # dataset song id → catalog song id
         audio_s = 0.0
-        c0 = _cpu_s()
+        c0 = cpu_seconds()
         for s in tqdm(songs, desc="importing", disable=not progress):
             res = await service.add_song((base / s["file"]).read_bytes(), filename=Path(s["file"]).name,
                                          title=s["title"], artist=s.get("artist"), added_by="eval")
             id_map[s["id"]] = res.song.song_id
             audio_s += res.song.duration_s
-        import_cpu = (_cpu_s() - c0) / max(audio_s / 60, 1e-9)
+        import_cpu = (cpu_seconds() - c0) / max(audio_s / 60, 1e-9)
 
         per_kind: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
         ooc_matched: list[bool] = []

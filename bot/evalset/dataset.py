@@ -110,7 +110,8 @@ def song_id_for(m: Melody) -> str:
     return "s" + hashlib.sha256(m.tune_id.encode()).hexdigest()[:8]
 
 
-def _cpu() -> float:
+def cpu_seconds() -> float:
+    """CPU seconds of this process (all threads) and of its finished children (ffmpeg, fluidsynth…)."""
     a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
 
@@ -120,9 +121,9 @@ def _cpu() -> float:
 
 def _render_song_job(args: tuple[SongPlan, str, int, str, str, str]) -> float:
     plan, path, sr, fmt, truth_path, spec = args
-    t = _cpu()
+    t = cpu_seconds()
     render_song(plan, Path(path), sr=sr, fmt=fmt)
-    cpu = _cpu() - t
+    cpu = cpu_seconds() - t
     truth = {"spec": spec, "cpu_s": round(cpu, 3), "plan": asdict(plan)}
     _write_json(Path(truth_path), truth)
     return cpu
@@ -130,9 +131,9 @@ def _render_song_job(args: tuple[SongPlan, str, int, str, str, str]) -> float:
 
 def _render_query_job(args: tuple[QueryPlan, str, str | None, int, str, str]) -> float:
     q, path, song_file, seed, truth_path, spec = args
-    t = _cpu()
+    t = cpu_seconds()
     render_query(q, Path(path), song_file=Path(song_file) if song_file else None, seed=seed)
-    cpu = _cpu() - t
+    cpu = cpu_seconds() - t
     truth = {
         "spec": spec,
         "cpu_s": round(cpu, 3),
