@@ -15,7 +15,8 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY core ./core
 COPY adapters ./adapters
-RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip && /opt/venv/bin/pip install .
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip && /opt/venv/bin/pip install . \
+ && /opt/venv/bin/pip install --no-deps basic-pitch==0.4.0
 COPY config.yaml ./config.yaml
 
 ENV PATH=/opt/venv/bin:$PATH HUMBOT_CONFIG=/app/config.yaml

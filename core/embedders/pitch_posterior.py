@@ -1,0 +1,77 @@
+"""Multi-pitch posteriorgram of a polyphonic mix from Basic Pitch (Spotify, ICASSP 2022).
+
+Basic Pitch is a small CNN trained on mixes of instruments and voices; its "contour" output is,
+per frame, the probability that some source sounds at each pitch (3 bins per semitone from A0).
+Its ONNX weights ship inside the ``basic-pitch`` wheel. Only that file is used, through
+onnxruntime: the package itself would pull TensorFlow, so ``scripts/install.sh`` installs it with
+``--no-deps``, and it is located with ``find_spec`` (which does not run its ``__init__``).
+
+Audio is cut into the model's 2 s windows with 30 frames of overlap, exactly as
+``basic_pitch.inference.run_inference`` does, and the overlaps are trimmed off again.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+
+import librosa
+import numpy as np
+
+MODEL_SAMPLE_RATE = 22050
+HOP = 256  # samples per output frame at MODEL_SAMPLE_RATE (86.13 frames/s)
+FRAME_RATE = MODEL_SAMPLE_RATE / HOP
+BINS_PER_OCTAVE = 36
+FMIN_HZ = 27.5  # bin 0: A0
+N_BINS = 264
+_WINDOW = MODEL_SAMPLE_RATE * 2 - HOP  # model input, samples
+_OVERLAP_FRAMES = 30
+_STEP = _WINDOW - _OVERLAP_FRAMES * HOP
+_BATCH = 16  # windows per model call (32 s of audio)
+
+
+def model_path() -> Path:
+    spec = importlib.util.find_spec("basic_pitch")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("basic-pitch is not installed: run scripts/install.sh (pip install --no-deps basic-pitch)")
+    return Path(next(iter(spec.submodule_search_locations))) / "saved_models" / "icassp_2022" / "nmp.onnx"
+
+
+def frequencies() -> np.ndarray:
+    """(N_BINS,) centre frequency of each posterior bin, Hz."""
+    return FMIN_HZ * 2.0 ** (np.arange(N_BINS) / BINS_PER_OCTAVE)
+
+
+class PitchPosterior:
+    """``posterior(samples, sr)`` → (frames, N_BINS) float32 in [0, 1] at :data:`FRAME_RATE`."""
+
+    def __init__(self, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        # One thread, like SwiftF0: the service runs `limits.workers` jobs side by side.
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(model_path()), opts, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        # Outputs are named after TensorFlow's graph; "contour" is the one with N_BINS bins.
+        self._output = next(o.name for o in self._session.get_outputs() if o.shape[-1] == N_BINS)
+        self._lock = threading.Lock()
+
+    def posterior(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        y = librosa.resample(np.asarray(samples, np.float32), orig_sr=sample_rate, target_sr=MODEL_SAMPLE_RATE)
+        n_frames = int(np.floor(len(y) * FRAME_RATE / MODEL_SAMPLE_RATE))
+        y = np.concatenate([np.zeros(_OVERLAP_FRAMES * HOP // 2, np.float32), y.astype(np.float32)])
+        starts = range(0, len(y), _STEP)
+        windows = np.zeros((len(starts), _WINDOW, 1), np.float32)
+        for i, s in enumerate(starts):
+            chunk = y[s : s + _WINDOW]
+            windows[i, : len(chunk), 0] = chunk
+        outs = []
+        with self._lock:
+            for b in range(0, len(windows), _BATCH):
+                outs.append(self._session.run([self._output], {self._input: windows[b : b + _BATCH]})[0])
+        half = _OVERLAP_FRAMES // 2
+        post = np.concatenate(outs)[:, half:-half, :].reshape(-1, N_BINS)
+        return post[:n_frames].astype(np.float32)
