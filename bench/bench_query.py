@@ -1,6 +1,6 @@
 """Query latency and import throughput of the service on the embedded (local) index.
 
-For each embedder set (melody, panns, both) it:
+For each embedder set (melody+harmony, panns, all three by default) it:
 
 1. imports ``--real`` real songs (synthetic tunes rendered by the test helpers, ~30 s each) through
    ``HumService.add_song`` and reports import throughput (seconds of audio per wall second);
@@ -9,8 +9,8 @@ For each embedder set (melody, panns, both) it:
    would take hours — the search cost depends on the number of segments, not on their content;
 3. runs ``--queries`` 10-second Opus voice notes of the real songs and prints p50/p95 latency per
    stage (decode, embed, search, rerank, clip) and end to end. Filler songs get a random-walk
-   melody contour too, so the DTW re-ranking of ``search.rerank_candidates`` songs costs what it
-   would on real 3.5-minute songs.
+   melody contour (and chroma frames for harmony) too, so the re-ranking of
+   ``search.rerank_candidates`` songs costs what it would on real 3.5-minute songs.
 
 PANNs runs on a randomly initialised checkpoint (same architecture and cost as the real one;
 its vectors mean nothing, so accuracy is not measured here: see ``humbot eval``).
@@ -40,11 +40,12 @@ from audio_fixtures import SR, encode, tune  # noqa: E402
 from bot.config import parse_config  # noqa: E402
 from bot.wiring import build_service  # noqa: E402
 from core.catalog import new_song  # noqa: E402
+from core.embedders import harmony  # noqa: E402
 from core.embedders.melody import FRAME_RATE  # noqa: E402
 from core.types import Segments  # noqa: E402
 
 SONG_SECONDS = 210.0  # filler songs: 3.5 minutes
-SEGMENT_HOPS = {"melody": 1.0, "panns": 5.0}
+SEGMENT_HOPS = {"melody": 1.0, "panns": 5.0, "harmony": 1.0}
 
 
 def _filler_segments(rng: np.random.Generator, specs: dict) -> dict[str, Segments]:
@@ -64,6 +65,12 @@ def _filler_contour(rng: np.random.Generator) -> np.ndarray:
     return np.where(rng.random(n) < 0.1, np.nan, notes).astype(np.float32)
 
 
+def _filler_chroma(rng: np.random.Generator) -> np.ndarray:
+    """3.5 minutes of (12, frames) unit chroma columns at the harmony frame rate."""
+    c = rng.random((12, int(SONG_SECONDS * harmony.FRAME_RATE))).astype(np.float32)
+    return c / np.linalg.norm(c, axis=0, keepdims=True)
+
+
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) if xs else float("nan")
 
@@ -72,7 +79,8 @@ async def run(embedders: str, args: argparse.Namespace, checkpoint: Path) -> Non
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-{embedders}-"))
     cfg = parse_config({
         "embedders": {"device": "cpu", "panns": {"enabled": "panns" in embedders, "checkpoint": str(checkpoint)},
-                      "melody": {"enabled": "melody" in embedders}},
+                      "melody": {"enabled": "melody" in embedders},
+                      "harmony": {"enabled": "harmony" in embedders}},
     }, data_dir=tmp)
     svc = build_service(cfg)
     await svc.start()
@@ -96,6 +104,8 @@ async def run(embedders: str, args: argparse.Namespace, checkpoint: Path) -> Non
             await svc.index.upsert(song, _filler_segments(rng, specs))
             if "melody" in specs:  # a melody contour to re-rank against, as real songs have
                 svc.catalog.store_features("melody", song.song_id, _filler_contour(rng))
+            if "harmony" in specs:
+                svc.catalog.store_features("harmony", song.song_id, _filler_chroma(rng))
             svc.catalog.add(song)
         stats = await svc.index.stats()
         print(f"[{embedders}] index: {stats.songs} songs, segments {stats.segments} "
@@ -126,7 +136,7 @@ def main() -> None:
     p.add_argument("--songs", type=int, default=1000)
     p.add_argument("--real", type=int, default=8)
     p.add_argument("--queries", type=int, default=30)
-    p.add_argument("--embedders", default="melody,panns,melody+panns")
+    p.add_argument("--embedders", default="melody+harmony,panns,melody+harmony+panns")
     args = p.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     from core.embedders.panns import write_random_checkpoint

@@ -370,7 +370,7 @@ def eval_cmd(ctx: typer.Context,
              queries_per_kind: Annotated[int, typer.Option(help="Hummed, sung and recorded queries each.")] = 40,
              out_of_catalog: Annotated[int, typer.Option(help="Queries of songs not in the catalog.")] = 30,
              seed: Annotated[int, typer.Option()] = 0,
-             embedders: Annotated[str, typer.Option(help="Comma-separated variants, e.g. melody,panns,melody+panns.")] = "melody") -> None:
+             embedders: Annotated[str, typer.Option(help="Comma-separated variants, e.g. melody,melody+harmony,melody+harmony+panns.")] = "melody+harmony") -> None:
     """Render the evaluation set and report top-1/top-5/MRR per query kind, no-match rate, latency."""
     from bot.evalset import build_dataset
     from bot.evaluate import run_eval
@@ -384,7 +384,8 @@ def eval_cmd(ctx: typer.Context,
         parts = set(variant.split("+"))
         emb = cfg.embedders.model_copy(update={
             "panns": cfg.embedders.panns.model_copy(update={"enabled": "panns" in parts}),
-            "melody": cfg.embedders.melody.model_copy(update={"enabled": "melody" in parts})})
+            "melody": cfg.embedders.melody.model_copy(update={"enabled": "melody" in parts}),
+            "harmony": cfg.embedders.harmony.model_copy(update={"enabled": "harmony" in parts})})
         run_dir = out / variant
         vcfg = cfg.model_copy(update={"embedders": emb, "data_dir": run_dir / "data", "index": cfg.index})
         import shutil

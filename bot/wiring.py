@@ -28,6 +28,10 @@ def build_embedders(config: Config) -> tuple[list[Embedder], list[str]]:
 
         embedders.append(MelodyEmbedder(window_s=emb.melody.window_s, hop_s=emb.melody.hop_s,
                                          query_shifts=emb.melody.query_shifts))
+    if emb.harmony.enabled:
+        from core.embedders.harmony import HarmonyEmbedder
+
+        embedders.append(HarmonyEmbedder(hop_s=emb.harmony.hop_s))
     if emb.panns.enabled:
         from core.embedders.panns import CheckpointMissing, PannsEmbedder
 

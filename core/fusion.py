@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.settings import Gate
 from core.types import IndexHit
 
 #: confidence = sigmoid(LEVEL_SLOPE·(score − LEVEL_AT) + MARGIN_SLOPE·(margin − MARGIN_AT))
@@ -41,20 +42,41 @@ def confidence(score: float, margin: float) -> float:
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
-def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float]) -> list[Fused]:
-    """One ranking of songs from each embedder's hits (sorted by fused score, descending)."""
+def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float],
+         gates: Mapping[str, Gate] | None = None) -> list[Fused]:
+    """One ranking of songs from each embedder's hits (sorted by fused score, descending).
+
+    A gated embedder does not join the weighted mean: it is evidence only when it is
+    convincing, i.e. its best song scores at least ``gate.score`` *and* leads its runner-up by
+    ``gate.margin``; that one song then gains ``weight · (score − gate.score)``. The harmony
+    (chroma) path ranks songs almost at random for a hum — a mean would only blur the melody's
+    answer — but picks out a recording of the song itself by a wide margin.
+    """
     used = {n: h for n, h in hits.items() if h and weights.get(n, 0) > 0}
     if not used:
         return []
+    gates = {n: g for n, g in (gates or {}).items() if n in used}
+    if len(gates) == len(used):  # only gated embedders: nothing to add them to
+        gates = {}
+    mean_of = [n for n in used if n not in gates]
     by_song = {n: {x.song_id: x for x in h} for n, h in used.items()}
-    floor = {n: min(x.score for x in h) for n, h in used.items()}
-    total_w = sum(weights[n] for n in used)
-    order = sorted(used, key=lambda n: -weights[n])  # the offset comes from the weightiest embedder
+    floor = {n: min(x.score for x in used[n]) for n in mean_of}
+    bonus: dict[str, tuple[float, float]] = {}  # song → (score gained, offset)
+    for n, g in gates.items():
+        ranked = sorted(used[n], key=lambda x: -x.score)
+        top, runner_up = ranked[0], (ranked[1].score if len(ranked) > 1 else 0.0)
+        if top.score >= g.score and top.score - runner_up >= g.margin:
+            gained = weights[n] * (top.score - g.score) + bonus.get(top.song_id, (0.0, 0.0))[0]
+            bonus[top.song_id] = (gained, top.offset_s)
+    total_w = sum(weights[n] for n in mean_of)
+    order = sorted(mean_of, key=lambda n: -weights[n])  # the offset comes from the weightiest embedder
     rows = []
-    for song_id in {x.song_id for h in used.values() for x in h}:
+    for song_id in {x.song_id for n in mean_of for x in used[n]} | set(bonus):
         score = sum(weights[n] * (by_song[n][song_id].score if song_id in by_song[n] else floor[n])
-                    for n in used) / total_w
-        offset = next(by_song[n][song_id].offset_s for n in order if song_id in by_song[n])
+                    for n in mean_of) / total_w
+        offset = next((by_song[n][song_id].offset_s for n in order if song_id in by_song[n]), None)
+        if song_id in bonus:  # a recording's match pins the passage exactly
+            score, offset = score + bonus[song_id][0], bonus[song_id][1]
         scores = {n: by_song[n][song_id].score for n in used if song_id in by_song[n]}
         rows.append((song_id, score, offset, scores))
     rows.sort(key=lambda r: (-r[1], r[0]))

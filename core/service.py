@@ -235,7 +235,7 @@ class HumService:
         timings["rerank"] = (t4 - t3) * 1000
         t3 = t4
 
-        fused = fuse(hits, self.search_cfg.weights)
+        fused = fuse(hits, self.search_cfg.weights, self.search_cfg.gates)
         songs = await asyncio.to_thread(self.catalog.get_many, [f.song_id for f in fused[:top_k]])
         results = [
             SearchResult(songs[f.song_id], f.score, f.confidence, f.offset_s, f.scores)

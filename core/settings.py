@@ -62,17 +62,32 @@ class MelodyConfig(Section):
     query_shifts: int = Field(4, ge=1, le=10)  # query window starts per song hop (accuracy vs query vectors)
 
 
+class HarmonyConfig(Section):
+    enabled: bool = True  # chroma fingerprints: finds recordings of the song itself
+    hop_s: float = Field(1.0, ge=0.5)
+
+
 class EmbeddersConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     panns: PannsConfig = PannsConfig()
     melody: MelodyConfig = MelodyConfig()
+    harmony: HarmonyConfig = HarmonyConfig()
+
+
+class Gate(Section):
+    """When a gated embedder's best song counts (see core.fusion.fuse)."""
+
+    score: float = Field(ge=-1, le=1)
+    margin: float = Field(0.0, ge=0)  # lead over its runner-up
 
 
 class SearchConfig(Section):
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(50, ge=1)  # songs fetched per embedder before fusion
     rerank_candidates: int = Field(50, ge=1)  # of those, re-ranked precisely (melody DTW)
-    weights: dict[str, float] = {"melody": 1.0, "panns": 0.5}
+    weights: dict[str, float] = {"melody": 1.0, "panns": 0.5, "harmony": 3.0}
+    # Embedders that only add evidence when their best song is convincing (see core.fusion.fuse).
+    gates: dict[str, Gate] = {"harmony": Gate(score=0.6, margin=0.05)}
     match_threshold: float = Field(0.5, ge=0, le=1)  # confidence needed to call it a match
     clip_seconds: float = Field(15.0, gt=1, le=60)
     clip_format: Literal["ogg", "mp3"] = "ogg"

@@ -102,7 +102,7 @@ def test_add_single_song_and_status(config: Path, tmp_path: Path) -> None:
     assert out.stdout.split("\t")[1:] == ["Six", "added\n"]
     st = humbot("status", config=config).stdout
     assert "backend:   local (healthy)" in st
-    assert "models:    melody, panns" in st
+    assert "models:    melody, harmony, panns" in st
 
 
 def test_search_reports_bad_queries_per_line(config: Path, tmp_path: Path) -> None:

@@ -63,5 +63,5 @@ def test_service_runs_without_panns_and_names_the_fix(tmp_path: Path) -> None:
 
     cfg = parse_config({"embedders": {"panns": {"checkpoint": str(tmp_path / "missing.pth")}}}, data_dir=tmp_path)
     embedders, notes = build_embedders(cfg)
-    assert [e.name for e in embedders] == ["melody"]
+    assert [e.name for e in embedders] == ["melody", "harmony"]
     assert any("humbot models download" in n for n in notes)
