@@ -30,7 +30,7 @@ REGION_PAD = 100
 KEYS_TRIED = 6
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _local(q: float, s: float) -> float:
     if np.isnan(s):
         return UNVOICED_COST
@@ -39,7 +39,7 @@ def _local(q: float, s: float) -> float:
     return min(abs(d), CLIP)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # nogil: the melody embedder aligns candidates on two threads
 def subsequence_dtw(q: np.ndarray, s: np.ndarray, step_penalty: float = 0.0) -> tuple[float, int, int]:
     """Best alignment of all of ``q`` (m,) to a part of ``s`` (n,), both already transposed.
 
@@ -94,8 +94,24 @@ def key_candidates(query: np.ndarray, song: np.ndarray, k: int) -> list[int]:
     voiced = song[~np.isnan(song)]
     hs = np.bincount(np.round(voiced).astype(np.int64) % 12, minlength=12).astype(np.float64)
     shifts = np.arange(-6, 6)
-    scores = [float(hq @ np.roll(hs, -t)) for t in shifts]
-    return [int(shifts[i]) for i in np.argsort(scores)[::-1][:k]]
+    scores = hs[(np.arange(12)[None, :] + shifts[:, None]) % 12] @ hq  # score[t] = Σ_p hq[p]·hs[p + t]
+    return [int(shifts[i]) for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+@njit(cache=True, nogil=True)
+def _best_transposition(query: np.ndarray, s: np.ndarray, keys: np.ndarray) -> tuple[float, int]:
+    """Lowest (cost, start) of the query on ``s`` shifted by each key, then ±½ around the best."""
+    best_cost, best_start, best_t = 1e18, 0, 0.0
+    for t in keys:
+        cost, start, _ = subsequence_dtw(query, s - t, STEP_PENALTY)
+        if cost < best_cost:
+            best_cost, best_start, best_t = cost, start, float(t)
+    centre_t = best_t
+    for t in (centre_t - 0.5, centre_t + 0.5):
+        cost, start, _ = subsequence_dtw(query, s - t, STEP_PENALTY)
+        if cost < best_cost:
+            best_cost, best_start = cost, start
+    return best_cost, best_start
 
 
 def align(query: np.ndarray, song: np.ndarray, offset: int | None = None) -> tuple[float, float]:
@@ -113,12 +129,7 @@ def align(query: np.ndarray, song: np.ndarray, offset: int | None = None) -> tup
         s = s[lo : offset + int(m * 1.4) + REGION_PAD]
     if len(s) < 2 or np.all(np.isnan(s)):
         return 0.0, float(lo)
-    centre = float(np.nanmedian(s))
-    costs = {}
-    for t in key_candidates(query, s - centre, KEYS_TRIED):
-        costs[float(t)] = subsequence_dtw(query, s - (centre + t), STEP_PENALTY)
-    best_t = min(costs, key=lambda t: costs[t][0])
-    for t in (best_t - 0.5, best_t + 0.5):
-        costs[t] = subsequence_dtw(query, s - (centre + t), STEP_PENALTY)
-    cost, start, _ = min(costs.values(), key=lambda c: c[0])
+    s = s - float(np.nanmedian(s))
+    keys = np.array(key_candidates(query, s, KEYS_TRIED), dtype=np.float64)
+    cost, start = _best_transposition(np.ascontiguousarray(query, dtype=np.float64), s, keys)
     return 1.0 - cost / CLIP, float(lo + start)

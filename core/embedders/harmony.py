@@ -56,15 +56,18 @@ def correlate(query: np.ndarray, song: np.ndarray, offset: int) -> tuple[float, 
     q = window_vector(query)
     if q is None or song.shape[1] == 0:
         return 0.0, offset
-    best, best_start = -1.0, offset
-    for start in range(max(0, offset - REGION_PAD), max(0, min(offset + REGION_PAD, song.shape[1] - m)) + 1):
-        part = song[:, start : start + m]
-        if part.shape[1] < m:  # the query runs past the song's end: compare the overlap
-            part = np.pad(part, ((0, 0), (0, m - part.shape[1])))
-        s = window_vector(part)
-        if s is not None and float(q @ s) > best:
-            best, best_start = float(q @ s), start
-    return best, best_start
+    lo = max(0, min(offset - REGION_PAD, song.shape[1] - m))
+    hi = max(lo, min(offset + REGION_PAD, song.shape[1] - m))
+    region = song[:, lo : hi + m]
+    if region.shape[1] < m:  # a song shorter than the query: compare the overlap
+        region = np.pad(region, ((0, 0), (0, m - region.shape[1])))
+    # Every start at once: (starts, 12, m) windows, flattened frame-major like window_vector.
+    windows = np.lib.stride_tricks.sliding_window_view(region, m, axis=1).transpose(1, 2, 0).reshape(-1, 12 * m)
+    windows = windows - windows.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(windows, axis=1)
+    sims = np.where(norms > 1e-6, windows @ q / np.maximum(norms, 1e-6), -1.0)
+    best = int(np.argmax(sims))
+    return float(sims[best]), lo + best
 
 
 class HarmonyEmbedder(Embedder):
