@@ -126,6 +126,7 @@ async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: in
                          # raw fused scores of the top two, for calibrating the confidence
                          "score": resp.results[0].score if resp.results else 0.0,
                          "second": resp.results[1].score if len(resp.results) > 1 else 0.0,
+                         "offset_s": resp.results[0].offset_s if resp.results else None,
                          "latency_ms": ms})
             if expected is None:
                 ooc_matched.append(resp.match)
@@ -135,6 +136,7 @@ async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: in
             d["matched"].append(resp.match)
             d["lat"].append(ms)
         stats = await service.index.stats()
+        example = await _aligned_example(service, base, rows)
     finally:
         await service.close()
 
@@ -151,18 +153,59 @@ async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: in
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (out_dir / "report.json").write_text(json.dumps(asdict(report), indent=2))
-    plot(report, rows, out_dir / "eval.png")
+    plot(report, rows, out_dir / "eval.png", example)
     return report
 
 
-def plot(report: EvalReport, rows: list[dict[str, Any]], path: Path) -> None:
-    """Rank histogram per query kind, and the confidence of right vs wrong vs out-of-catalog answers."""
+@dataclass
+class AlignedExample:
+    """One hum found at rank 1, for the plot: its contour over its song's, at the matched offset."""
+
+    file: str
+    song_frames: np.ndarray  # song melody (MIDI/NaN) from ``start_s`` on
+    query_frames: np.ndarray  # query contour, moved to the song's key
+    start_s: float
+    offset_s: float
+    frame_rate: float
+
+
+async def _aligned_example(service: Any, base: Path, rows: list[dict[str, Any]]) -> AlignedExample | None:
+    from core.embedders.melody import FRAME_RATE, query_contour
+
+    melody = service.embedders.get("melody")
+    row = next((r for r in rows if r["kind"] == "hummed" and r["rank"] == 1), None)
+    if melody is None or row is None:
+        return None
+    song = service.catalog.load_features("melody", [row["expected"]]).get(row["expected"])
+    if song is None:
+        return None
+    query = service._decode_query((base / row["file"]).read_bytes(), Path(row["file"]).suffix)
+    contour = query_contour(query.resampled(melody.sample_rate).samples, melody._detector)
+    at = int(round(row["offset_s"] * FRAME_RATE))
+    start = max(0, at - int(2 * FRAME_RATE))
+    region = song[at : at + len(contour)]
+    if np.all(np.isnan(region)) or np.all(np.isnan(contour)):
+        return None
+    # Key: the octave-folded shift that best lays the query on the song (as the DTW does).
+    shifts = np.arange(-6, 6)
+    base_shift = np.nanmedian(region) - np.nanmedian(contour)
+    n = min(len(contour), len(region))
+    costs = [np.nanmean(np.abs((contour[:n] + base_shift + t - region[:n] + 6) % 12 - 6)) for t in shifts]
+    moved = contour + base_shift + shifts[int(np.nanargmin(costs))]
+    moved = moved + 12 * np.round((np.nanmedian(region) - np.nanmedian(moved)) / 12)
+    return AlignedExample(row["file"], song[start : at + len(contour) + int(2 * FRAME_RATE)], moved,
+                          start / FRAME_RATE, row["offset_s"], FRAME_RATE)
+
+
+def plot(report: EvalReport, rows: list[dict[str, Any]], path: Path, example: AlignedExample | None = None) -> None:
+    """Rank histogram per query kind; the confidence of right vs wrong vs out-of-catalog answers;
+    and one hum's contour laid on its song's melody at the offset the search found."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4))
     bins = [1, 2, 3, 4, 5, 6, 11, 1000]
     labels = ["1", "2", "3", "4", "5", "6-10", ">10"]
     kinds = sorted({r["kind"] for r in rows if r["expected"]})
@@ -185,6 +228,17 @@ def plot(report: EvalReport, rows: list[dict[str, Any]], path: Path) -> None:
     ax2.set_xlabel("confidence of the top answer")
     ax2.legend()
     ax2.set_title("calibration")
+    if example is not None:
+        t_song = example.start_s + np.arange(len(example.song_frames)) / example.frame_rate
+        t_query = example.offset_s + np.arange(len(example.query_frames)) / example.frame_rate
+        ax3.plot(t_song, example.song_frames, ".", ms=3, label="song melody (catalog)")
+        ax3.plot(t_query, example.query_frames, "-", lw=1.5, label="hum (moved to the song's key)")
+        ax3.set_xlabel("time in the song (s)")
+        ax3.set_ylabel("MIDI pitch")
+        ax3.legend(fontsize=8)
+        ax3.set_title(f"{Path(example.file).name} at the matched offset ({example.offset_s:.1f} s)")
+    else:
+        ax3.set_axis_off()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
