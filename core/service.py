@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -81,7 +82,8 @@ class HumService:
         self._pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="humbot-work")
         self._waiting = 0
         self._batchers = {
-            e.name: MicroBatcher(e.embed_queries_full, self._run, max_batch=8, max_wait_s=0.02) for e in embedders
+            e.name: MicroBatcher(e.embed_queries_full, partial(self._run, admitted=True), max_batch=8, max_wait_s=0.02)
+            for e in embedders
         }
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -110,9 +112,14 @@ class HumService:
             path.unlink(missing_ok=True)
 
     # -- work scheduling ------------------------------------------------------------------
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run CPU/GPU work on the pool; fail fast with Busy when too much is waiting."""
-        if self._waiting >= self.limits.max_queued:
+    async def _run(self, fn: Callable[..., T], *args: Any, admitted: bool = False) -> T:
+        """Run CPU/GPU work on the pool; fail fast with Busy when too much is waiting.
+
+        Only a request's first job is checked: the later jobs of an ``admitted`` request (embed,
+        re-rank, clip) always run, or a burst of users would see work already done thrown away
+        half-way (20 searches at once × 3 embedders' jobs each went past ``max_queued``).
+        """
+        if not admitted and self._waiting >= self.limits.max_queued:
             raise Busy()
         self._waiting += 1
         try:
@@ -145,7 +152,7 @@ class HumService:
             return AddResult(existing, created=False)
         suffix = Path(filename).suffix.lower()[:10]
         decoded = await self._run(self._decode_song, data, suffix)
-        segments = await self._run(self._embed_song, decoded.samples)
+        segments = await self._run(self._embed_song, decoded.samples, admitted=True)
         song = new_song(sha256=sha, ext=suffix, title=(title or Path(filename).stem).strip(),
                         artist=(artist or None), duration_s=decoded.duration_s, source_name=Path(filename).name,
                         added_by=added_by, genre=genre)
@@ -188,7 +195,7 @@ class HumService:
         for song in await self.list_songs():
             data = await asyncio.to_thread(self.catalog.file_path(song.sha256, song.ext).read_bytes)
             decoded = await self._run(self._decode_song, data, song.ext)
-            segments = await self._run(self._embed_song, decoded.samples)
+            segments = await self._run(self._embed_song, decoded.samples, admitted=True)
             await self._store_features(song.song_id, segments)
             yield song, segments
 
@@ -214,7 +221,7 @@ class HumService:
 
         async def embed(name: str) -> tuple[str, tuple[np.ndarray, np.ndarray | None]]:
             e = self.embedders[name]
-            samples = await self._run(lambda: query.resampled(e.sample_rate).samples)
+            samples = await self._run(lambda: query.resampled(e.sample_rate).samples, admitted=True)
             return name, await self._batchers[name].submit(samples)
 
         embedded = dict(await asyncio.gather(*(embed(n) for n in self.embedders)))
@@ -244,7 +251,7 @@ class HumService:
         match = bool(results) and results[0].confidence >= self.search_cfg.match_threshold
         clip = None
         if with_clip and results:
-            clip = await self.clip(results[0].song.song_id, results[0].offset_s)
+            clip = await self.clip(results[0].song.song_id, results[0].offset_s, admitted=True)
         timings["clip"] = (time.perf_counter() - t3) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
         query_id = uuid.uuid4().hex[:12]
@@ -258,11 +265,12 @@ class HumService:
         top = hits[: self.search_cfg.rerank_candidates]
         feats = await asyncio.to_thread(self.catalog.load_features, name, [h.song_id for h in top])
         top = [h for h in top if h.song_id in feats]
-        scored = await self._run(self.embedders[name].rerank, qfeat, [(feats[h.song_id], h.offset_s) for h in top])
+        scored = await self._run(self.embedders[name].rerank, qfeat, [(feats[h.song_id], h.offset_s) for h in top],
+                                 admitted=True)
         out = [IndexHit(h.song_id, float(score), float(offset)) for h, (score, offset) in zip(top, scored)]
         return sorted(out, key=lambda h: (-h.score, h.song_id))
 
-    async def clip(self, song_id: str, offset_s: float, *, fmt: str | None = None) -> Clip:
+    async def clip(self, song_id: str, offset_s: float, *, fmt: str | None = None, admitted: bool = False) -> Clip:
         """About ``search.clip_seconds`` of a song, starting a little before ``offset_s``.
 
         ``fmt`` (``ogg`` | ``mp3``) overrides ``search.clip_format`` for a platform that needs one
@@ -273,7 +281,8 @@ class HumService:
         start = max(0.0, min(offset_s - 2.0, song.duration_s - length))
         fmt = fmt or self.search_cfg.clip_format
         path = self.catalog.file_path(song.sha256, song.ext)
-        data = await self._run(lambda: audio_mod.encode_clip(path, start_s=start, duration_s=length, fmt=fmt))
+        data = await self._run(lambda: audio_mod.encode_clip(path, start_s=start, duration_s=length, fmt=fmt),
+                               admitted=admitted)
         mime = audio_mod.CLIP_CODECS[fmt][1]
         return Clip(data, mime, f"{song.title[:60]}.{fmt}", start, min(length, song.duration_s - start),
                     song.title, song.artist)

@@ -50,5 +50,5 @@ def test_gates_are_ignored_when_only_gated_embedders_answer() -> None:
 
 def test_confidence_rewards_level_and_margin() -> None:
     assert confidence(0.95, 0.15) > 0.99
-    assert confidence(0.80, 0.01) < 0.1
+    assert confidence(0.60, 0.01) < 0.1
     assert confidence(0.90, 0.05) > confidence(0.90, 0.02)
