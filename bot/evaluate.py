@@ -170,6 +170,7 @@ class AlignedExample:
 
 
 async def _aligned_example(service: Any, base: Path, rows: list[dict[str, Any]]) -> AlignedExample | None:
+    from core.embedders import align
     from core.embedders.melody import FRAME_RATE, query_contour
 
     melody = service.embedders.get("melody")
@@ -179,21 +180,20 @@ async def _aligned_example(service: Any, base: Path, rows: list[dict[str, Any]])
     song = service.catalog.load_features("melody", [row["expected"]]).get(row["expected"])
     if song is None:
         return None
-    query = service._decode_query((base / row["file"]).read_bytes(), Path(row["file"]).suffix)
-    contour = query_contour(query.resampled(melody.sample_rate).samples, melody._detector)
+    audio = service._decode_query((base / row["file"]).read_bytes(), Path(row["file"]).suffix)
+    # Trimmed and gap-filled, as the re-ranking aligns it.
+    query = align.prepare_query(query_contour(audio.resampled(melody.sample_rate).samples, melody._detector))
+    if query is None:
+        return None
     at = int(round(row["offset_s"] * FRAME_RATE))
     start = max(0, at - int(2 * FRAME_RATE))
-    region = song[at : at + len(contour)]
-    if np.all(np.isnan(region)) or np.all(np.isnan(contour)):
+    region = song[at : at + int(len(query) * 1.4)]
+    if np.all(np.isnan(region)):
         return None
-    # Key: the octave-folded shift that best lays the query on the song (as the DTW does).
-    shifts = np.arange(-6, 6)
-    base_shift = np.nanmedian(region) - np.nanmedian(contour)
-    n = min(len(contour), len(region))
-    costs = [np.nanmean(np.abs((contour[:n] + base_shift + t - region[:n] + 6) % 12 - 6)) for t in shifts]
-    moved = contour + base_shift + shifts[int(np.nanargmin(costs))]
-    moved = moved + 12 * np.round((np.nanmedian(region) - np.nanmedian(moved)) / 12)
-    return AlignedExample(row["file"], song[start : at + len(contour) + int(2 * FRAME_RATE)], moved,
+    # The key the re-ranking would pick first for this passage: query + centre + t lies on the song.
+    centre = float(np.nanmedian(region))
+    moved = query + centre + align.key_candidates(query, region - centre, 1)[0]
+    return AlignedExample(row["file"], song[start : at + len(moved) + int(2 * FRAME_RATE)], moved,
                           start / FRAME_RATE, row["offset_s"], FRAME_RATE)
 
 

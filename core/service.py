@@ -133,9 +133,13 @@ class HumService:
             audio_mod.check_size(size_bytes, self.limits.max_upload_mb)
 
     # -- catalog --------------------------------------------------------------------------
+    def _by_rate(self, audio: audio_mod.Audio) -> dict[int, np.ndarray]:
+        """The samples at each embedder's rate, each rate resampled once (melody and harmony share 16 kHz)."""
+        return {rate: audio.resampled(rate).samples for rate in {e.sample_rate for e in self.embedders.values()}}
+
     def _embed_song(self, samples32k: np.ndarray) -> dict[str, Segments]:
-        base = audio_mod.Audio(samples32k, DECODE_RATE)
-        return {n: e.embed_song(base.resampled(e.sample_rate).samples) for n, e in self.embedders.items()}
+        by_rate = self._by_rate(audio_mod.Audio(samples32k, DECODE_RATE))
+        return {n: e.embed_song(by_rate[e.sample_rate]) for n, e in self.embedders.items()}
 
     def _decode_song(self, data: bytes, suffix: str) -> audio_mod.Audio:
         raw = audio_mod.decode_bytes(data, sample_rate=DECODE_RATE, max_seconds=self.limits.max_song_seconds,
@@ -219,10 +223,10 @@ class HumService:
         t1 = time.perf_counter()
         timings["decode"] = (t1 - t0) * 1000
 
+        by_rate = await self._run(self._by_rate, query, admitted=True)
+
         async def embed(name: str) -> tuple[str, tuple[np.ndarray, np.ndarray | None]]:
-            e = self.embedders[name]
-            samples = await self._run(lambda: query.resampled(e.sample_rate).samples, admitted=True)
-            return name, await self._batchers[name].submit(samples)
+            return name, await self._batchers[name].submit(by_rate[self.embedders[name].sample_rate])
 
         embedded = dict(await asyncio.gather(*(embed(n) for n in self.embedders)))
         t2 = time.perf_counter()

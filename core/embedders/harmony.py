@@ -107,7 +107,8 @@ class HarmonyEmbedder(Embedder):
         out = []
         for q in queries:
             X = cens(q)
-            out.append((self._query_vectors(X), X if X.shape[1] >= WINDOW_FRAMES // 2 else None))
+            vecs = self._query_vectors(X)
+            out.append((vecs, X if len(vecs) else None))
         return out
 
     def rerank(self, query_features: np.ndarray, candidates: list[tuple[np.ndarray, float]]) -> list[tuple[float, float]]:

@@ -13,11 +13,12 @@ Audio is cut into the model's 2 s windows with 30 frames of overlap, exactly as
 from __future__ import annotations
 
 import importlib.util
-import threading
 from pathlib import Path
 
 import librosa
 import numpy as np
+
+from core.errors import ConfigError
 
 MODEL_SAMPLE_RATE = 22050
 HOP = 256  # samples per output frame at MODEL_SAMPLE_RATE (86.13 frames/s)
@@ -34,13 +35,9 @@ _BATCH = 16  # windows per model call (32 s of audio)
 def model_path() -> Path:
     spec = importlib.util.find_spec("basic_pitch")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("basic-pitch is not installed: run scripts/install.sh (pip install --no-deps basic-pitch)")
+        raise ConfigError(detail="the melody embedder needs the basic-pitch package: run scripts/install.sh "
+                                 "(it does `pip install --no-deps basic-pitch==0.4.0`)")
     return Path(next(iter(spec.submodule_search_locations))) / "saved_models" / "icassp_2022" / "nmp.onnx"
-
-
-def frequencies() -> np.ndarray:
-    """(N_BINS,) centre frequency of each posterior bin, Hz."""
-    return FMIN_HZ * 2.0 ** (np.arange(N_BINS) / BINS_PER_OCTAVE)
 
 
 class PitchPosterior:
@@ -57,7 +54,7 @@ class PitchPosterior:
         self._input = self._session.get_inputs()[0].name
         # Outputs are named after TensorFlow's graph; "contour" is the one with N_BINS bins.
         self._output = next(o.name for o in self._session.get_outputs() if o.shape[-1] == N_BINS)
-        self._lock = threading.Lock()
+        # No lock: InferenceSession.run is thread-safe, so two imports can run the model at once.
 
     def posterior(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         y = librosa.resample(np.asarray(samples, np.float32), orig_sr=sample_rate, target_sr=MODEL_SAMPLE_RATE)
@@ -69,9 +66,8 @@ class PitchPosterior:
             chunk = y[s : s + _WINDOW]
             windows[i, : len(chunk), 0] = chunk
         outs = []
-        with self._lock:
-            for b in range(0, len(windows), _BATCH):
-                outs.append(self._session.run([self._output], {self._input: windows[b : b + _BATCH]})[0])
+        for b in range(0, len(windows), _BATCH):
+            outs.append(self._session.run([self._output], {self._input: windows[b : b + _BATCH]})[0])
         half = _OVERLAP_FRAMES // 2
         post = np.concatenate(outs)[:, half:-half, :].reshape(-1, N_BINS)
         return post[:n_frames].astype(np.float32)
