@@ -239,9 +239,12 @@ class HumService:
         hits = dict(zip(searched, found))
         t3 = time.perf_counter()
         timings["search"] = (t3 - t2) * 1000
-        for name, (_, qfeat) in embedded.items():
-            if self.embedders[name].reranks and qfeat is not None and hits.get(name):
-                hits[name] = await self._rerank(name, qfeat, hits[name])
+        reranked = [name for name, (_, qfeat) in embedded.items()
+                    if self.embedders[name].reranks and qfeat is not None and hits.get(name)]
+        # Concurrently: melody's DTW and harmony's correlation each leave a core idle at times.
+        for name, rescored in zip(reranked, await asyncio.gather(
+                *(self._rerank(name, embedded[name][1], hits[name]) for name in reranked))):
+            hits[name] = rescored
         t4 = time.perf_counter()
         timings["rerank"] = (t4 - t3) * 1000
         t3 = t4

@@ -37,3 +37,21 @@ def test_alignment_finds_the_passage_of_a_transposed_slower_query() -> None:
     theirs, _ = align.align(query, other, offset=240)
     assert own > 0.8 and own > theirs + 0.2  # the song has 10 % rests, each costing UNVOICED_COST
     assert abs(start - 250) <= 3
+
+
+def test_coarse_pass_finds_the_passage_anywhere_in_the_song() -> None:
+    song, other = _song(5, frames=2000), _song(6, frames=2000)  # 200 s each
+    passage = align.prepare_query(song[1500:1600])
+    query = align.prepare_query(np.interp(np.arange(0, len(passage), 1.15), np.arange(len(passage)), passage) - 3)
+    own, start = align.coarse_align(align.pooled(query), align.pooled(song))
+    theirs, _ = align.coarse_align(align.pooled(query), align.pooled(other))
+    assert own > theirs + 0.1  # 200 s of a random walk offers many near-misses
+    assert abs(start - 1500) <= 2 * align.COARSE_FACTOR  # in full-rate frames
+
+
+def test_pooled_halves_the_frame_rate_and_keeps_rests() -> None:
+    c = np.array([60.0, 62.0, np.nan, 64.0, np.nan, np.nan, 67.0])
+    out = align.pooled(c)
+    assert len(out) == 3
+    np.testing.assert_allclose(out[:2], [61.0, 64.0])
+    assert np.isnan(out[2])

@@ -54,3 +54,13 @@ def test_hummed_query_matches_its_song_window(embedder: MelodyEmbedder, shift: f
     row = int(np.argmax((q @ song.vectors.T).max(axis=0)))
     assert best_self > 0.9 and best_self > best_other + 0.03
     assert song.starts_s[row] <= 1.0  # the query starts at the song's start
+
+
+def test_rerank_finds_the_passage_whatever_the_first_stage_offset(embedder: MelodyEmbedder) -> None:
+    own = embedder.embed_song(Audio(tune(7), 32000).resampled(16000).samples)
+    other = embedder.embed_song(Audio(tune(8), 32000).resampled(16000).samples)
+    (_, feats), = embedder.embed_queries_full([_q(7, shift=3)[5 * 16000 : 15 * 16000]])
+    # The first stage pointed at the wrong end of the right song.
+    (s_own, at), (s_other, _) = embedder.rerank(feats, [(own.features, 25.0), (other.features, 5.0)])
+    assert s_own > s_other + 0.1
+    assert abs(at - 5.0) <= 1.0
