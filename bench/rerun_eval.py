@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from bot.config import load_config
-from bot.evaluate import run_eval
+from bot.evaluate import run_eval, variant_config
 
 
 def main() -> None:
@@ -28,13 +28,9 @@ def main() -> None:
     ap.add_argument("--search", default="{}", help="JSON object of search settings to override")
     args = ap.parse_args()
 
-    cfg = load_config(args.config)
-    parts = set(args.run.name.split("+"))
-    emb = cfg.embedders.model_copy(update={
-        name: getattr(cfg.embedders, name).model_copy(update={"enabled": name in parts})
-        for name in ("panns", "melody", "harmony")})
+    cfg = variant_config(load_config(args.config), args.run.name, args.run / "data")
     search = cfg.search.model_validate({**cfg.search.model_dump(), **json.loads(args.search)})
-    cfg = cfg.model_copy(update={"embedders": emb, "data_dir": args.run / "data", "search": search})
+    cfg = cfg.model_copy(update={"search": search})
     report = run_eval(cfg, args.dataset / "manifest.json", args.out)
     print(report.as_text())
 

@@ -373,7 +373,7 @@ def eval_cmd(ctx: typer.Context,
              embedders: Annotated[str, typer.Option(help="Comma-separated variants, e.g. melody,melody+harmony,melody+harmony+panns.")] = "melody+harmony") -> None:
     """Render the evaluation set and report top-1/top-5/MRR per query kind, no-match rate, latency."""
     from bot.evalset import build_dataset
-    from bot.evaluate import run_eval
+    from bot.evaluate import run_eval, variant_config
 
     cfg = _state(ctx).config()
     _setup_logging("WARNING")
@@ -381,13 +381,8 @@ def eval_cmd(ctx: typer.Context,
     build_dataset(dataset, n_songs=songs, n_queries_per_kind=queries_per_kind, n_out_of_catalog=out_of_catalog,
                   seed=seed)
     for variant in embedders.split(","):
-        parts = set(variant.split("+"))
-        emb = cfg.embedders.model_copy(update={
-            "panns": cfg.embedders.panns.model_copy(update={"enabled": "panns" in parts}),
-            "melody": cfg.embedders.melody.model_copy(update={"enabled": "melody" in parts}),
-            "harmony": cfg.embedders.harmony.model_copy(update={"enabled": "harmony" in parts})})
         run_dir = out / variant
-        vcfg = cfg.model_copy(update={"embedders": emb, "data_dir": run_dir / "data", "index": cfg.index})
+        vcfg = variant_config(cfg, variant, run_dir / "data")
         import shutil
 
         shutil.rmtree(run_dir / "data", ignore_errors=True)  # every run imports into a fresh catalog

@@ -244,5 +244,15 @@ def plot(report: EvalReport, rows: list[dict[str, Any]], path: Path, example: Al
     plt.close(fig)
 
 
+def variant_config(cfg: Config, variant: str, data_dir: Path) -> Config:
+    """``cfg`` with only the embedders named in ``variant`` (e.g. ``melody+harmony``) enabled,
+    storing its catalog under ``data_dir``."""
+    parts = set(variant.split("+"))
+    emb = cfg.embedders.model_copy(update={
+        name: getattr(cfg.embedders, name).model_copy(update={"enabled": name in parts})
+        for name in ("panns", "melody", "harmony")})
+    return cfg.model_copy(update={"embedders": emb, "data_dir": data_dir})
+
+
 def run_eval(cfg: Config, manifest: Path, out_dir: Path, **kw: Any) -> EvalReport:
     return asyncio.run(evaluate(cfg, manifest, out_dir=out_dir, **kw))

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 

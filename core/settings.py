@@ -84,7 +84,7 @@ class Gate(Section):
 class SearchConfig(Section):
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(150, ge=1)  # songs fetched per embedder before fusion
-    rerank_candidates: int = Field(150, ge=1)  # of those, re-ranked precisely (melody DTW)
+    rerank_candidates: int = Field(150, ge=1)  # of those, re-ranked (melody: coarse DTW on all, precise on 50)
     weights: dict[str, float] = {"melody": 1.0, "panns": 0.5, "harmony": 3.0}
     # Embedders that only add evidence when their best song is convincing (see core.fusion.fuse).
     gates: dict[str, Gate] = {"harmony": Gate(score=0.6, margin=0.05)}

@@ -30,8 +30,6 @@ REGION_PAD = 100
 KEYS_TRIED = 6
 #: Contour frames averaged into one for the coarse, whole-song pass (10 → 5 frames per second).
 COARSE_FACTOR = 2
-COARSE_KEYS_TRIED = 6
-COARSE_REFINE = True
 
 
 @njit(cache=True, nogil=True)
@@ -107,15 +105,13 @@ def key_candidates(query: np.ndarray, song: np.ndarray, k: int) -> list[int]:
 
 
 @njit(cache=True, nogil=True)
-def _best_transposition(query: np.ndarray, s: np.ndarray, keys: np.ndarray, refine: bool = True) -> tuple[float, int]:
-    """Lowest (cost, start) of the query on ``s`` shifted by each key, then (``refine``) ±½ around the best."""
+def _best_transposition(query: np.ndarray, s: np.ndarray, keys: np.ndarray) -> tuple[float, int]:
+    """Lowest (cost, start) of the query on ``s`` shifted by each key, then ±½ around the best."""
     best_cost, best_start, best_t = 1e18, 0, 0.0
     for t in keys:
         cost, start, _ = subsequence_dtw(query, s - t, STEP_PENALTY)
         if cost < best_cost:
             best_cost, best_start, best_t = cost, start, float(t)
-    if not refine:
-        return best_cost, best_start
     centre_t = best_t
     for t in (centre_t - 0.5, centre_t + 0.5):
         cost, start, _ = subsequence_dtw(query, s - t, STEP_PENALTY)
@@ -137,12 +133,18 @@ def align(query: np.ndarray, song: np.ndarray, offset: int | None = None) -> tup
         m = len(query)
         lo = max(0, offset - REGION_PAD)
         s = s[lo : offset + int(m * 1.4) + REGION_PAD]
+    score, start = _match(query, s)
+    return score, float(lo + start)
+
+
+def _match(query: np.ndarray, s: np.ndarray) -> tuple[float, int]:
+    """(1 − cost/CLIP, start frame) of a prepared query on song frames ``s``, over the likely keys."""
     if len(s) < 2 or np.all(np.isnan(s)):
-        return 0.0, float(lo)
-    s = s - float(np.nanmedian(s))
+        return 0.0, 0
+    s = np.ascontiguousarray(s - float(np.nanmedian(s)), dtype=np.float64)
     keys = np.array(key_candidates(query, s, KEYS_TRIED), dtype=np.float64)
     cost, start = _best_transposition(np.ascontiguousarray(query, dtype=np.float64), s, keys)
-    return 1.0 - cost / CLIP, float(lo + start)
+    return 1.0 - cost / CLIP, start
 
 
 def pooled(contour: np.ndarray) -> np.ndarray:
@@ -167,9 +169,5 @@ def coarse_align(query: np.ndarray, song: np.ndarray) -> tuple[float, int]:
     is. On the 300-song evaluation set, this pass alone over every song ranked the right one
     first for 70 % of hums and 72 % of sung queries, and within the top 50 for 88 % and 93 %.
     """
-    if len(song) < 2 or np.all(np.isnan(song)):
-        return 0.0, 0
-    s = np.ascontiguousarray(song - float(np.nanmedian(song)))
-    keys = np.array(key_candidates(query, s, COARSE_KEYS_TRIED), dtype=np.float64)
-    cost, start = _best_transposition(np.ascontiguousarray(query, dtype=np.float64), s, keys, COARSE_REFINE)
-    return 1.0 - cost / CLIP, start * COARSE_FACTOR
+    score, start = _match(query, song)
+    return score, start * COARSE_FACTOR
