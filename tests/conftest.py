@@ -17,6 +17,20 @@ def panns_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tune_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private melody cache, so the tests parse the real corpus instead of trusting ~/.cache."""
+    return tmp_path_factory.mktemp("evalset-cache")
+
+
+@pytest.fixture(scope="session")
+def melodies(tune_cache: Path) -> list:
+    """Ten real tunes from music21's corpus (bot.evalset), parsed once per session."""
+    from bot.evalset.scores import load_melodies
+
+    return load_melodies(10, cache_dir=tune_cache, workers=2)
+
+
+@pytest.fixture(scope="session")
 def song_tunes() -> dict[int, bytes]:
     """Six catalog songs (≈25–35 s each) as FLAC bytes, keyed by seed."""
     return {seed: encode(tune(seed), "flac") for seed in range(1, 7)}

@@ -1,0 +1,179 @@
+"""Train the melody-salience network (core/embedders/salience_net.py) and write its weights.
+
+    .venv/bin/python scripts/train_salience.py WORK_DIR [--songs 400] [--seed 7] [--steps 900]
+
+1. Renders ``--songs`` songs with :mod:`bot.evalset` (same arranger, soundfonts, festival
+   voices, mixing levels) from tunes that are *not* in the evaluation set: the first
+   ``--exclude`` tunes of the corpus order (300 songs + 30 out-of-catalog tunes by default)
+   and their variants are skipped. Each song's melody notes are its labels.
+2. Computes the network's input for each song, exactly as the melody embedder does at import.
+3. Trains the same network in torch (CPU) on random 16 s crops and saves it as the numpy
+   weights :data:`core.embedders.salience_net.WEIGHTS` (or ``--weights``).
+
+Everything follows from the seed; a run takes about 30 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.evalset import dataset as ds  # noqa: E402
+from bot.evalset.scores import load_melodies  # noqa: E402
+from core.embedders import melody, salience_net as sn  # noqa: E402
+
+log = logging.getLogger("train_salience")
+MIDI_C2 = 36.0
+CROP = 256  # network frames per training example (16 s)
+
+
+def render_songs(work: Path, n: int, seed: int, exclude: int, workers: int) -> list[Path]:
+    """Render ``n`` training songs into ``work/songs``; returns their truth files."""
+    taken = load_melodies(exclude, workers=workers)
+    tunes = load_melodies(n, exclude=taken, workers=workers)
+    assert not {m.tune_id for m in tunes} & {m.tune_id for m in taken}
+    fmts = list(ds.SONG_FORMATS)
+    p = np.array(list(ds.SONG_FORMATS.values()))
+    jobs, truths = [], []
+    for m in tunes:
+        rng = np.random.default_rng([seed, ds._h("song", m.tune_id) % 2**63])
+        sung = ds._h(seed, "sung", m.tune_id) % 100 < 40
+        plan = ds.plan_song(m, rng, song_id=ds.song_id_for(m), sung=sung)
+        fmt = str(rng.choice(fmts, p=p / p.sum()))
+        audio, truth = work / "songs" / f"{plan.song_id}.{fmt}", work / "songs" / f"{plan.song_id}.json"
+        truths.append(truth)
+        if not truth.exists():
+            jobs.append((plan, str(audio), ds.DEFAULT_SR, fmt, str(truth), "train"))
+    (work / "songs").mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(workers) as ex:
+        for k, _ in enumerate(ex.map(ds._render_song_job, jobs)):
+            if k % 50 == 0:
+                log.info("rendered %d/%d songs", k, len(jobs))
+    return truths
+
+
+def labels(plan: dict, n_frames: int) -> np.ndarray:
+    """(n_frames,) network-bin index of the melody at each frame's centre, N_BINS where none."""
+    dt = sn.TIME_POOL * melody._CQT_HOP / melody.SAMPLE_RATE
+    t = (np.arange(n_frames) + 0.5) * dt
+    y = np.full(n_frames, sn.N_BINS, np.int64)
+    for note in plan["melody"]:
+        sel = (t >= note["start"]) & (t < note["start"] + note["dur"])
+        b = int(round((note["pitch"] - MIDI_C2) * sn.BINS_PER_OCTAVE / 12))
+        y[sel] = b % sn.BINS_PER_OCTAVE + sn.BINS_PER_OCTAVE * min(max(b // sn.BINS_PER_OCTAVE, 0), 3)
+    return y
+
+
+def song_features(truth: Path) -> Path:
+    """Cache the network input and labels of one song next to it (``.npz``)."""
+    from core.audio import decode_bytes
+
+    out = truth.with_suffix(".npz")
+    if out.exists():
+        return out
+    plan = json.loads(truth.read_text())["plan"]
+    audio = next(p for p in truth.parent.glob(truth.stem + ".*") if p.suffix not in (".json", ".npz"))
+    y = decode_bytes(audio.read_bytes(), sample_rate=melody.SAMPLE_RATE, max_seconds=1200,
+                     suffix=audio.suffix).samples
+    post = melody.pitch_posterior.PitchPosterior().posterior(y, melody.SAMPLE_RATE)
+    L = melody.whitened_log_cqt(y)
+    x = sn.features(L, melody._on_cqt_grid(post, L.shape[1]))
+    np.savez_compressed(out, x=x.astype(np.float16), y=labels(plan, x.shape[-1]))
+    return out
+
+
+def soft_targets(y, sigma_bins: float = 1.0):
+    """(B, T) labels → (B, F + 1, T) target distributions: a Gaussian over pitch bins, or "none"."""
+    import torch
+
+    bins = torch.arange(sn.N_BINS, dtype=torch.float32)[None, :, None]
+    g = torch.exp(-0.5 * ((bins - y[:, None, :].float()) / sigma_bins) ** 2)
+    voiced = (y < sn.N_BINS)[:, None, :]
+    g = torch.where(voiced, g, torch.zeros_like(g))
+    none = (~voiced).float()
+    t = torch.cat([g, none], dim=1)
+    return t / t.sum(dim=1, keepdim=True)
+
+
+def train(files: list[Path], steps: int, seed: int, batch: int = 8) -> tuple[object, dict]:
+    import torch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    data = []
+    for f in files:
+        with np.load(f) as z:
+            data.append((z["x"].astype(np.float32), z["y"]))
+    n_val = max(1, len(data) // 10)
+    val, tr = data[:n_val], data[n_val:]
+    model = sn.torch_module()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    t0 = time.time()
+    for step in range(steps):
+        xs, ys = [], []
+        for k in rng.integers(len(tr), size=batch):
+            x, y = tr[k]
+            s = int(rng.integers(max(1, x.shape[-1] - CROP)))
+            xc, yc = x[..., s : s + CROP], y[s : s + CROP]
+            pad = CROP - xc.shape[-1]
+            xs.append(np.pad(xc, ((0, 0), (0, 0), (0, pad))))
+            ys.append(np.pad(yc, (0, pad), constant_values=sn.N_BINS))
+        x, y = torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+        loss = -(soft_targets(y) * torch.log_softmax(model(x), dim=1)).sum(dim=1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 50 == 0 or step == steps - 1:
+            log.info("step %d/%d loss %.3f (%.0f s)", step, steps, loss.item(), time.time() - t0)
+    return model, {"val_frame_accuracy": frame_accuracy(model, val), "train_songs": len(tr), "val_songs": len(val)}
+
+
+def frame_accuracy(model, data) -> float:
+    """Share of melody frames whose most likely pitch is within a semitone (octave-folded)."""
+    import torch
+
+    hits = total = 0
+    with torch.no_grad():
+        for x, y in data:
+            z = model(torch.from_numpy(x)[None])[0, : sn.N_BINS].argmax(dim=0).numpy()
+            v = y < sn.N_BINS
+            d = (z[v] - y[v]) % sn.BINS_PER_OCTAVE
+            hits += int(np.sum(np.minimum(d, sn.BINS_PER_OCTAVE - d) < 3))
+            total += int(v.sum())
+    return hits / max(total, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("work_dir", type=Path)
+    ap.add_argument("--songs", type=int, default=400)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--exclude", type=int, default=330, help="leading corpus tunes to leave out (the eval set's)")
+    ap.add_argument("--steps", type=int, default=900)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--weights", type=Path, default=sn.WEIGHTS)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    truths = render_songs(args.work_dir, args.songs, args.seed, args.exclude, args.workers)
+    with ProcessPoolExecutor(args.workers) as ex:
+        files = list(ex.map(song_features, truths))
+    log.info("features for %d songs", len(files))
+    model, info = train(files, args.steps, args.seed)
+    sn.save_torch(model, args.weights)
+    print(json.dumps(info, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
