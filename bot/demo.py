@@ -15,6 +15,7 @@ from pathlib import Path
 from bot.cli import format_response
 from bot.config import Config
 from bot.wiring import build_service
+from core.errors import IndexMismatch
 
 
 async def _demo(cfg: Config, out: Path) -> int:
@@ -24,7 +25,14 @@ async def _demo(cfg: Config, out: Path) -> int:
     manifest = demo_dataset(out / "dataset")
     base = out / "dataset"
     service = build_service(cfg)
-    await service.start()
+    try:
+        await service.start()
+    except IndexMismatch:
+        # A demo catalog left by an older version: its songs are all here, so re-embed them
+        # (what `humbot reindex` does) rather than stop the demo.
+        print("The demo catalog was built by an older version of humbot: re-embedding its songs…")
+        await service.reindex()
+        await service.start()
     try:
         for note in service.notes:
             print(f"note: {note}")

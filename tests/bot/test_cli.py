@@ -246,3 +246,18 @@ def test_embedder_change_is_reported_and_reindex_fixes_it(tmp_path: Path, panns_
     q.write_bytes(voice_note(2, 3.0, 10.0))
     res = json.loads(humbot("search", str(q), "--json", config=cfg).stdout)
     assert res["results"][0]["title"] == "s2"
+
+
+def test_demo_finds_its_hums_and_re_embeds_a_catalog_left_by_another_setup(tmp_path: Path) -> None:
+    """The README's first command. A second run whose embedders differ from the stored index's
+    (as after an upgrade) re-embeds the demo catalog instead of stopping with IndexMismatch."""
+    melody_only = tmp_path / "melody-only.yaml"
+    melody_only.write_text(yaml.safe_dump({"embedders": {"harmony": {"enabled": False}}}))
+    first = humbot("demo", "--out", str(tmp_path / "demo"), config=melody_only)
+    assert "2/2 hummed queries found their song" in first.stdout
+    default = tmp_path / "default.yaml"
+    default.write_text(yaml.safe_dump({"log_level": "WARNING"}))
+    second = humbot("demo", "--out", str(tmp_path / "demo"), config=default)
+    assert "re-embedding its songs" in second.stdout
+    assert "Traceback" not in second.stderr
+    assert "2/2 hummed queries found their song" in second.stdout
