@@ -10,7 +10,11 @@
 3. Trains the same network in torch (CPU) on random 16 s crops and saves it as the numpy
    weights :data:`core.embedders.salience_net.WEIGHTS` (or ``--weights``).
 
-Everything follows from the seed; a run takes about 30 minutes on 2 cores.
+Everything follows from the seed (torch's CPU kernels may still differ in the last bits from run
+to run). The shipped weights came from the defaults: rendering about 13 minutes, input
+features 5 and training 6 on 2 cores. (600 songs and 2,400 steps were tried too: see
+BENCHMARKS.md.) Rendered songs and features stay in WORK_DIR and are
+reused by the next run.
 """
 
 from __future__ import annotations
