@@ -36,7 +36,6 @@ from bot.evalset.scores import load_melodies  # noqa: E402
 from core.embedders import melody, salience_net as sn  # noqa: E402
 
 log = logging.getLogger("train_salience")
-MIDI_C2 = 36.0
 CROP = 256  # network frames per training example (16 s)
 
 
@@ -45,14 +44,10 @@ def render_songs(work: Path, n: int, seed: int, exclude: int, workers: int) -> l
     taken = load_melodies(exclude, workers=workers)
     tunes = load_melodies(n, exclude=taken, workers=workers)
     assert not {m.tune_id for m in tunes} & {m.tune_id for m in taken}
-    fmts = list(ds.SONG_FORMATS)
-    p = np.array(list(ds.SONG_FORMATS.values()))
     jobs, truths = [], []
     for m in tunes:
-        rng = np.random.default_rng([seed, ds._h("song", m.tune_id) % 2**63])
-        sung = ds._h(seed, "sung", m.tune_id) % 100 < 40
-        plan = ds.plan_song(m, rng, song_id=ds.song_id_for(m), sung=sung)
-        fmt = str(rng.choice(fmts, p=p / p.sum()))
+        sung = ds._h(seed, "sung", m.tune_id) % 100 < 40  # the evaluation set's share of sung songs
+        plan, fmt = ds.plan_song_and_format(m, seed, sung)
         audio, truth = work / "songs" / f"{plan.song_id}.{fmt}", work / "songs" / f"{plan.song_id}.json"
         truths.append(truth)
         if not truth.exists():
@@ -67,12 +62,11 @@ def render_songs(work: Path, n: int, seed: int, exclude: int, workers: int) -> l
 
 def labels(plan: dict, n_frames: int) -> np.ndarray:
     """(n_frames,) network-bin index of the melody at each frame's centre, N_BINS where none."""
-    dt = sn.TIME_POOL * melody._CQT_HOP / melody.SAMPLE_RATE
-    t = (np.arange(n_frames) + 0.5) * dt
+    t = (np.arange(n_frames) + 0.5) * melody.SALIENCE_FRAME_S
     y = np.full(n_frames, sn.N_BINS, np.int64)
     for note in plan["melody"]:
         sel = (t >= note["start"]) & (t < note["start"] + note["dur"])
-        b = int(round((note["pitch"] - MIDI_C2) * sn.BINS_PER_OCTAVE / 12))
+        b = int(round((note["pitch"] - melody.SALIENCE_MIDI_MIN) * sn.BINS_PER_OCTAVE / 12))
         y[sel] = b % sn.BINS_PER_OCTAVE + sn.BINS_PER_OCTAVE * min(max(b // sn.BINS_PER_OCTAVE, 0), 3)
     return y
 
@@ -88,9 +82,7 @@ def song_features(truth: Path) -> Path:
     audio = next(p for p in truth.parent.glob(truth.stem + ".*") if p.suffix not in (".json", ".npz"))
     y = decode_bytes(audio.read_bytes(), sample_rate=melody.SAMPLE_RATE, max_seconds=1200,
                      suffix=audio.suffix).samples
-    post = melody.pitch_posterior.PitchPosterior().posterior(y, melody.SAMPLE_RATE)
-    L = melody.whitened_log_cqt(y)
-    x = sn.features(L, melody._on_cqt_grid(post, L.shape[1]))
+    x = melody.salience_input(y, melody.pitch_posterior.PitchPosterior().posterior(y, melody.SAMPLE_RATE))
     np.savez_compressed(out, x=x.astype(np.float16), y=labels(plan, x.shape[-1]))
     return out
 

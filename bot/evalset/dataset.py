@@ -166,6 +166,15 @@ def _cached(audio: Path, truth: Path, spec: str) -> dict | None:
 # ----------------------------------------------------------------------------- the build
 
 
+def plan_song_and_format(m: Melody, seed: int, sung: bool,
+                         formats: Mapping[str, float] = SONG_FORMATS) -> tuple[SongPlan, str]:
+    """The arrangement of tune ``m`` and the file format it is written in, from ``seed``."""
+    rng = np.random.default_rng([seed, _h("song", m.tune_id) % 2**63])
+    plan = plan_song(m, rng, song_id=song_id_for(m), sung=sung)
+    p = np.array(list(formats.values()), dtype=float)
+    return plan, str(rng.choice(list(formats), p=p / p.sum()))
+
+
 def build_dataset(
     out_dir: Path | str,
     n_songs: int = 300,
@@ -206,13 +215,9 @@ def build_dataset(
     outside = [m for m in pool_tunes if m.tune_id in outside_ids]
     n_sung = int(np.ceil(sung_share * len(catalog)))
     sung_ids = {m.tune_id for m in sorted(catalog, key=lambda m: _h(seed, "sung", m.tune_id))[:n_sung]}
-    fmt_names, fmt_p = list(formats), np.array(list(formats.values()), dtype=float)
 
     def plan_for(m: Melody, sung: bool) -> tuple[SongPlan, str]:
-        rng = np.random.default_rng([seed, _h("song", m.tune_id) % 2**63])
-        plan = plan_song(m, rng, song_id=song_id_for(m), sung=sung)
-        fmt = str(rng.choice(fmt_names, p=fmt_p / fmt_p.sum()))
-        return plan, fmt
+        return plan_song_and_format(m, seed, sung, formats)
 
     songs: list[tuple[SongPlan, str, Path]] = []
     for m in catalog:

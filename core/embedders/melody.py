@@ -52,10 +52,11 @@ NO_MELODY = 0.5  # a frame whose "no melody" probability exceeds this is left un
 
 # CQT view of a song (the salience network's input).
 _BINS_PER_OCTAVE = salience_net.BINS_PER_OCTAVE
-_CQT_FMIN = librosa.note_to_hz("C2")  # 65.4 Hz, the network's lowest pitch
+SALIENCE_MIDI_MIN = 36.0  # C2 (65.4 Hz): the CQT's and the network's lowest pitch
+_CQT_FMIN = float(librosa.midi_to_hz(SALIENCE_MIDI_MIN))
 _N_BINS = _BINS_PER_OCTAVE * 6
 _CQT_HOP = 256  # 16 ms at 16 kHz
-_MIDI_FMIN = 36.0  # C2
+SALIENCE_FRAME_S = salience_net.TIME_POOL * _CQT_HOP / SAMPLE_RATE  # 64 ms per network frame
 
 
 def hz_to_midi(f: np.ndarray) -> np.ndarray:
@@ -86,11 +87,11 @@ def query_contour(samples: np.ndarray, detector) -> np.ndarray:
     return resample_contour(res.timestamps, midi, len(samples) / SAMPLE_RATE)
 
 
-def song_contour(samples: np.ndarray, posterior: np.ndarray | None = None) -> np.ndarray:
+def song_contour(samples: np.ndarray, posterior: np.ndarray) -> np.ndarray:
     """Polyphonic mix (16 kHz float32) → predominant-melody MIDI/NaN per contour frame.
 
     The learned salience network of :mod:`core.embedders.salience_net` reads the song's
-    whitened CQT at the tune's harmonics and, when given, Basic Pitch's multi-pitch
+    whitened CQT at the tune's harmonics and Basic Pitch's multi-pitch
     ``posterior`` (frames, 264) from :mod:`core.embedders.pitch_posterior`, and gives per
     frame the probability of each melody pitch and of "no melody". The melody is the Viterbi
     path through those probabilities (:func:`_melody_path`), unvoiced where "no melody" wins.
@@ -101,13 +102,18 @@ def song_contour(samples: np.ndarray, posterior: np.ndarray | None = None) -> np
     pitches). That tracker followed the harmony or the chords wherever they were louder or
     higher than the tune; the network learned which voice is the tune from 360 generated songs.
     """
-    L = whitened_log_cqt(samples)
-    grid = _on_cqt_grid(posterior, L.shape[1]) if posterior is not None else None
-    P = _network().probabilities(salience_net.features(L, grid))
+    P = _network().probabilities(salience_input(samples, posterior))
     best = _melody_path(np.log(P[:-1] + 1e-4))
-    midi = np.where(P[-1] < NO_MELODY, _MIDI_FMIN + best * 12.0 / _BINS_PER_OCTAVE, np.nan)
-    times = (np.arange(len(midi)) + 0.5) * salience_net.TIME_POOL * _CQT_HOP / SAMPLE_RATE
+    midi = np.where(P[-1] < NO_MELODY, SALIENCE_MIDI_MIN + best * 12.0 / _BINS_PER_OCTAVE, np.nan)
+    times = (np.arange(len(midi)) + 0.5) * SALIENCE_FRAME_S
     return resample_contour(times, midi, len(samples) / SAMPLE_RATE)
+
+
+def salience_input(samples: np.ndarray, posterior: np.ndarray) -> np.ndarray:
+    """16 kHz mix and its Basic Pitch posterior → the salience network's input
+    (:func:`core.embedders.salience_net.features`), one frame per :data:`SALIENCE_FRAME_S`."""
+    L = whitened_log_cqt(samples)
+    return salience_net.features(L, _on_cqt_grid(posterior, L.shape[1]))
 
 
 _net: salience_net.SalienceNet | None = None

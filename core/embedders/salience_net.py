@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 #: CQT frames (16 ms) averaged into one network frame: 64 ms, 15.6 frames per second.
 TIME_POOL = 4
@@ -85,13 +85,15 @@ class SalienceNet:
     def __init__(self, path: Path = WEIGHTS) -> None:
         with np.load(path) as z:
             self.params = {k: z[k].astype(np.float32) for k in z.files}
+        # Inspecting the loaded BLAS libraries once, not per call (0.4 ms each time otherwise).
+        self._threads = ThreadpoolController()
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         # One BLAS thread: the products are small (16 × 16 by 16 × frames·bins), and OpenBLAS's
         # second thread made a 10 s query's pass 84 ms wall / 167 ms CPU instead of 31 / 31,
         # while stealing the core that SwiftF0, Basic Pitch or PANNs run on. (The limit is
         # process-wide while it lasts: a concurrent numpy product also runs on one thread.)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with self._threads.limit(limits=1, user_api="blas"):
             return self._chunked(x)
 
     def _chunked(self, x: np.ndarray) -> np.ndarray:

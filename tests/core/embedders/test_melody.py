@@ -37,7 +37,7 @@ def _q(seed: int, **kw) -> np.ndarray:
 
 def test_song_tracker_follows_the_melody_over_a_bass_line() -> None:
     y = Audio(tune(5), 32000).resampled(16000).samples
-    contour = melody.song_contour(y)
+    contour = melody.song_contour(y, melody.pitch_posterior.PitchPosterior().posterior(y, melody.SAMPLE_RATE))
     voiced = contour[~np.isnan(contour)]
     assert len(voiced) > 0.6 * len(contour)
     # The tune lives between MIDI 62 and 76 (plus harmonics); the bass two octaves lower.
