@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from core.errors import ConfigError
+
 #: CQT frames (16 ms) averaged into one network frame: 64 ms, 15.6 frames per second.
 TIME_POOL = 4
 BINS_PER_OCTAVE = 36
@@ -83,6 +85,9 @@ class SalienceNet:
     """``probabilities(features)`` → (N_BINS + 1, T): melody pitch distribution, last row "none"."""
 
     def __init__(self, path: Path = WEIGHTS) -> None:
+        if not path.is_file():  # an install that left out the package data
+            raise ConfigError(detail=f"the melody embedder's weights are missing ({path}): reinstall humbot "
+                                     "(scripts/install.sh), or retrain them with scripts/train_salience.py")
         with np.load(path) as z:
             self.params = {k: z[k].astype(np.float32) for k in z.files}
         # Inspecting the loaded BLAS libraries once, not per call (0.4 ms each time otherwise).

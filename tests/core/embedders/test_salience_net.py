@@ -12,6 +12,7 @@ from bot.evalset.arrange import plan_song
 from bot.evalset.effects import decode
 from bot.evalset.render import render_song
 from core.embedders import melody, salience_net as sn
+from core.errors import ConfigError
 
 
 def test_numpy_inference_matches_the_torch_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,6 +26,11 @@ def test_numpy_inference_matches_the_torch_module(tmp_path: Path, monkeypatch: p
     np.testing.assert_allclose(net.logits(x), want, atol=1e-4)
     monkeypatch.setattr(sn, "_CHUNK", 64)  # long songs go in chunks: same result
     np.testing.assert_allclose(net.logits(x), want, atol=1e-4)
+
+
+def test_missing_weights_are_a_config_error_naming_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="reinstall humbot"):
+        sn.SalienceNet(tmp_path / "salience-1.npz")
 
 
 def test_features_stack_the_spectrum_at_each_harmonic() -> None:
