@@ -224,30 +224,15 @@ class HumService:
         timings["decode"] = (t1 - t0) * 1000
 
         by_rate = await self._run(self._by_rate, query, admitted=True)
-
-        async def embed(name: str) -> tuple[str, tuple[np.ndarray, np.ndarray | None]]:
-            return name, await self._batchers[name].submit(by_rate[self.embedders[name].sample_rate])
-
-        embedded = dict(await asyncio.gather(*(embed(n) for n in self.embedders)))
-        t2 = time.perf_counter()
-        timings["embed"] = (t2 - t1) * 1000
-
-        # One request per embedder, in flight together (on Elasticsearch: two round-trips at once).
-        searched = [name for name, (vecs, _) in embedded.items() if len(vecs)]
-        found = await asyncio.gather(*(self.index.search(name, embedded[name][0], self.search_cfg.candidates, filters)
-                                       for name in searched))
-        hits = dict(zip(searched, found))
+        # Each embedder's path (embed → search → re-rank) runs on its own: melody can search and
+        # re-rank while PANNs is still embedding, instead of every path waiting for the slowest
+        # at each step. Stage timings are therefore the slowest path's, and overlap.
+        paths = await asyncio.gather(*(self._search_path(name, by_rate[e.sample_rate], filters)
+                                       for name, e in self.embedders.items()))
+        hits = {name: found for name, found, _ in paths if found}
+        for stage in ("embed", "search", "rerank"):
+            timings[stage] = max(stage_ms.get(stage, 0.0) for _, _, stage_ms in paths)
         t3 = time.perf_counter()
-        timings["search"] = (t3 - t2) * 1000
-        reranked = [name for name, (_, qfeat) in embedded.items()
-                    if self.embedders[name].reranks and qfeat is not None and hits.get(name)]
-        # Concurrently: melody's DTW and harmony's correlation each leave a core idle at times.
-        for name, rescored in zip(reranked, await asyncio.gather(
-                *(self._rerank(name, embedded[name][1], hits[name]) for name in reranked))):
-            hits[name] = rescored
-        t4 = time.perf_counter()
-        timings["rerank"] = (t4 - t3) * 1000
-        t3 = t4
 
         fused = fuse(hits, self.search_cfg.weights, self.search_cfg.gates)
         songs = await asyncio.to_thread(self.catalog.get_many, [f.song_id for f in fused[:top_k]])
@@ -266,6 +251,28 @@ class HumService:
         await asyncio.to_thread(self.catalog.log_query, query_id, source, top.song.song_id if top else None, match,
                                 top.confidence if top else None)
         return SearchResponse(query_id, results, match, query.duration_s, query.truncated, clip, timings)
+
+    async def _search_path(self, name: str, samples: np.ndarray,
+                           filters: SearchFilter | None) -> tuple[str, list[IndexHit], dict[str, float]]:
+        """One embedder's candidates for a query: embed, first stage, then its re-ranking if any."""
+        stage_ms: dict[str, float] = {}
+        t = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal t
+            now = time.perf_counter()
+            stage_ms[stage], t = (now - t) * 1000, now
+
+        vecs, qfeat = await self._batchers[name].submit(samples)
+        lap("embed")
+        if not len(vecs):
+            return name, [], stage_ms
+        hits = await self.index.search(name, vecs, self.search_cfg.candidates, filters)
+        lap("search")
+        if self.embedders[name].reranks and qfeat is not None and hits:
+            hits = await self._rerank(name, qfeat, hits)
+            lap("rerank")
+        return name, hits, stage_ms
 
     async def _rerank(self, name: str, qfeat: np.ndarray, hits: list[IndexHit]) -> list[IndexHit]:
         """Second stage: precise scores and offsets for the first stage's best candidates."""
