@@ -57,7 +57,7 @@ class PannsConfig(Section):
 
 class MelodyConfig(Section):
     enabled: bool = True
-    window_s: float = Field(8.0, gt=0)
+    window_s: float = Field(6.0, gt=0)  # seconds of song per indexed window (core.embedders.melody.WINDOW_S)
     hop_s: float = Field(1.0, gt=0)
     query_shifts: int = Field(4, ge=1, le=10)  # query window starts per song hop (accuracy vs query vectors)
 
