@@ -71,6 +71,21 @@ def _filler_chroma(rng: np.random.Generator) -> np.ndarray:
     return c / np.linalg.norm(c, axis=0, keepdims=True)
 
 
+def cpu_probe() -> str:
+    """A fixed amount of pure-Python and BLAS work, timed: this VM's speed drifts by ±40 % over
+    hours, so figures from different runs compare only together with their probe."""
+    t = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    py_ms = (time.perf_counter() - t) * 1000
+    a = np.random.default_rng(0).random((1000, 1000))
+    t = time.perf_counter()
+    for _ in range(20):
+        a @ a
+    return f"CPU probe: Python loop {py_ms:.0f} ms, 20 matmuls {(time.perf_counter() - t) * 1000:.0f} ms (lower is faster)"
+
+
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) if xs else float("nan")
 
@@ -138,7 +153,7 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=30)
     p.add_argument("--embedders", default="melody+harmony,panns,melody+harmony+panns")
     args = p.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; {cpu_probe()}")
     from core.embedders.panns import write_random_checkpoint
 
     ckpt = Path(tempfile.gettempdir()) / "humbot-bench-cnn14.pth"
