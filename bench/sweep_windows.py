@@ -4,9 +4,9 @@
 
 The first stage's song vectors are windows of each song's tracked melody contour, and that
 contour is stored with the catalog (it is what the re-ranking reads). So a window length can be
-tried by cutting the stored contours anew, in memory: for each length, every evaluation query
-goes through the real query embedding, a first stage over all songs (the best window per song,
-as the local index scores it), the real melody re-ranking of the best ``search.candidates`` and
+tried by cutting the stored contours anew into a temporary local index: for each length, every
+evaluation query goes through the real query embedding, a first stage over all songs (that
+index's search), the real melody re-ranking of the best ``search.rerank_candidates`` and
 the real fusion with the harmony path. The printed figures are those `humbot eval` would give
 with that ``melody.window_s``, latency aside; the run's own window length reproduces its report.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,29 +26,18 @@ from bot.evaluate import variant_config
 from bot.wiring import build_service
 from core.embedders.melody import MelodyEmbedder
 from core.fusion import fuse
+from core.index.local import LocalIndex
 from core.types import IndexHit
 
 
-def song_windows(embedder: MelodyEmbedder, contours: dict[str, np.ndarray], ids: list[str]):
-    """All songs' window vectors (n, DIM), the song index of each, and each window's start (s)."""
-    vecs, owner, starts = [], [], []
-    for i, song_id in enumerate(ids):
-        seg = embedder.song_segments_from_contour(contours[song_id])
-        vecs.append(seg.vectors)
-        owner += [i] * len(seg.vectors)
-        starts += list(seg.starts_s)
-    return np.concatenate(vecs), np.array(owner), np.array(starts)
-
-
-def first_stage(query_vecs: np.ndarray, windows, n_songs: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each song's best window similarity to any query vector, and that window's start."""
-    vecs, owner, starts = windows
-    best, offset = np.full(n_songs, -1.0), np.zeros(n_songs)
-    if len(query_vecs):
-        sims = (vecs @ query_vecs.T).max(axis=1)
-        order = np.argsort(sims)  # ascending: the last write per song is its best window
-        best[owner[order]], offset[owner[order]] = sims[order], starts[order]
-    return best, offset
+async def window_index(embedder: MelodyEmbedder, songs: list, contours: dict[str, np.ndarray],
+                       directory: Path) -> LocalIndex:
+    """A local index of every song's windows of ``embedder``'s length, cut from its stored contour."""
+    index = LocalIndex(directory)
+    await index.open({embedder.name: embedder.spec})
+    for song in songs:
+        await index.upsert(song, {embedder.name: embedder.song_segments_from_contour(contours[song.song_id])})
+    return index
 
 
 async def sweep(run: Path, dataset: Path, config: Path, windows: list[float]) -> None:
@@ -56,8 +46,8 @@ async def sweep(run: Path, dataset: Path, config: Path, windows: list[float]) ->
     await svc.start()
     try:
         melody = svc.embedders["melody"]
-        ids = [s.song_id for s in await svc.list_songs()]
-        contours = svc.catalog.load_features("melody", ids)
+        songs = await svc.list_songs()
+        contours = svc.catalog.load_features("melody", [song.song_id for song in songs])
         rows = [json.loads(line) for line in (run / "queries.jsonl").read_text().splitlines()]
         queries = []  # (row, melody query contours, harmony hits) — embedded once for all lengths
         for r in rows:
@@ -69,21 +59,21 @@ async def sweep(run: Path, dataset: Path, config: Path, windows: list[float]) ->
         s = cfg.search
         for window_s in windows:
             embedder = MelodyEmbedder(window_s=window_s, hop_s=melody.hop_s, query_shifts=melody.query_shifts)
-            song_vecs = song_windows(embedder, contours, ids)
+            index = await window_index(embedder, songs, contours, Path(tempfile.mkdtemp(prefix="sweep-")))
             ranks: dict[str, list[int]] = {}
             first_ranks, ooc_matched, confident = [], [], [0, 0]
             for r, (voice, mix), harmony_hits in queries:
                 qvecs = np.concatenate([embedder.query_vectors_from_contour(voice), embedder.query_vectors_from_contour(mix)])
-                best, offset = first_stage(qvecs, song_vecs, len(ids))
-                order = np.argsort(-best, kind="stable")
+                first = await index.search("melody", qvecs, len(songs))  # every song, best first
                 if r["expected"]:
-                    first_ranks.append(int(np.flatnonzero(np.array(ids)[order] == r["expected"])[0]) + 1)
+                    first_ranks.append(next((k for k, h in enumerate(first, 1) if h.song_id == r["expected"]),
+                                            len(songs) + 1))  # a song with no melody window: never found
                 hits = {"harmony": harmony_hits}
                 features = melody.query_features(voice, mix)
                 if features is not None:
-                    top = order[: s.rerank_candidates]
-                    scored = melody.rerank(features, [(contours[ids[i]], float(offset[i])) for i in top])
-                    hits["melody"] = [IndexHit(ids[i], float(sc), float(o)) for i, (sc, o) in zip(top, scored)]
+                    top = first[: s.rerank_candidates]
+                    scored = melody.rerank(features, [(contours[h.song_id], h.offset_s) for h in top])
+                    hits["melody"] = [IndexHit(h.song_id, float(sc), float(o)) for h, (sc, o) in zip(top, scored)]
                 fused = fuse(hits, s.weights, s.gates)[:10]
                 got = [f.song_id for f in fused]
                 match = bool(fused) and fused[0].confidence >= s.match_threshold

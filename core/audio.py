@@ -66,8 +66,10 @@ def _looks_like_media(head: bytes) -> bool:
     return head.startswith(_MEDIA_MAGIC) or head[4:8] == b"ftyp"
 
 
-def _decode(source: str | BinaryIO, *, name: str, head: bytes, sample_rate: int, max_seconds: float) -> Audio:
-    """The first audio stream of ``source`` as mono float32 at ``sample_rate``, at most ``max_seconds``.
+def _decode(source: str | BinaryIO, *, name: str, head: bytes, sample_rate: int, max_seconds: float,
+            start_s: float = 0.0) -> Audio:
+    """The first audio stream of ``source`` from ``start_s`` as mono float32 at ``sample_rate``,
+    at most ``max_seconds``.
 
     In-process through FFmpeg's own libraries (PyAV): starting the ``ffmpeg`` program costs
     ~85 ms here (it links 215 shared libraries), as much as decoding a voice note. Like the
@@ -76,11 +78,14 @@ def _decode(source: str | BinaryIO, *, name: str, head: bytes, sample_rate: int,
     limit = int(round(max_seconds * sample_rate))
     chunks: list[np.ndarray] = []
     have = bad_packets = 0
+    skip = None  # samples decoded before start_s (a seek lands on the key frame before it)
     try:
         with av.open(source, metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise NotAudio()  # a video or image without sound
             stream = container.streams.audio[0]
+            if start_s > 0:
+                container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
             for packet in container.demux(stream):  # ends with an empty packet, which flushes the decoder
                 try:
@@ -89,10 +94,13 @@ def _decode(source: str | BinaryIO, *, name: str, head: bytes, sample_rate: int,
                     bad_packets += 1
                     continue
                 for frame in frames:
+                    if skip is None:
+                        first_s = float(frame.pts * frame.time_base) if frame.pts is not None else 0.0
+                        skip = int(round(max(0.0, start_s - first_s) * sample_rate))
                     for out in resampler.resample(frame):
                         chunks.append(out.to_ndarray()[0])
                         have += out.samples
-                if have > limit:
+                if have > (skip or 0) + limit:
                     break
             else:
                 chunks += [out.to_ndarray()[0] for out in resampler.resample(None)]
@@ -101,7 +109,7 @@ def _decode(source: str | BinaryIO, *, name: str, head: bytes, sample_rate: int,
         raise (CorruptAudio() if _looks_like_media(head) else NotAudio()) from e
     if bad_packets:
         log.info("%s: skipped %d damaged packets", name, bad_packets)
-    y = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+    y = np.concatenate(chunks).astype(np.float32, copy=False)[skip or 0 :] if chunks else np.zeros(0, np.float32)
     if y.size == 0:
         raise CorruptAudio() if _looks_like_media(head) else NotAudio()
     if not np.all(np.isfinite(y)):
@@ -109,8 +117,9 @@ def _decode(source: str | BinaryIO, *, name: str, head: bytes, sample_rate: int,
     return Audio(y[:limit], sample_rate, truncated=len(y) > limit)
 
 
-def decode_file(path: Path, *, sample_rate: int, max_seconds: float) -> Audio:
-    """Decode ``path`` to mono float32 at ``sample_rate``, keeping at most ``max_seconds``.
+def decode_file(path: Path, *, sample_rate: int, max_seconds: float, start_s: float = 0.0) -> Audio:
+    """Decode ``path`` to mono float32 at ``sample_rate``, keeping at most ``max_seconds`` from
+    ``start_s``.
 
     Raises :class:`EmptyAudio`, :class:`NotAudio` (not media, or no audio stream) or
     :class:`CorruptAudio`. Does not trim or normalise: see :func:`clean`.
@@ -119,7 +128,8 @@ def decode_file(path: Path, *, sample_rate: int, max_seconds: float) -> Audio:
         raise EmptyAudio()
     with path.open("rb") as f:
         head = f.read(12)
-    return _decode(str(path), name=path.name, head=head, sample_rate=sample_rate, max_seconds=max_seconds)
+    return _decode(str(path), name=path.name, head=head, sample_rate=sample_rate, max_seconds=max_seconds,
+                   start_s=start_s)
 
 
 def decode_bytes(data: bytes, *, sample_rate: int, max_seconds: float, suffix: str = "") -> Audio:
@@ -170,8 +180,8 @@ def encode_clip(path: Path, *, start_s: float, duration_s: float, fmt: str = "og
     decoding: the ``ffmpeg`` program's start-up was half of a clip's ~180 ms.
     """
     (container_fmt, codec, bit_rate), _ = CLIP_CODECS[fmt]
-    start_s = max(0.0, start_s)
-    y = _excerpt(path, start_s, duration_s, CLIP_RATE)
+    y = decode_file(path, sample_rate=CLIP_RATE, max_seconds=duration_s,
+                    start_s=max(0.0, start_s)).samples.copy()  # a copy: the fades write into it
     fade = min(int(0.5 * CLIP_RATE), len(y) // 4)
     if fade:
         ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
@@ -187,29 +197,3 @@ def encode_clip(path: Path, *, start_s: float, duration_s: float, fmt: str = "og
             out.mux(packet)
     return buf.getvalue()
 
-
-def _excerpt(path: Path, start_s: float, duration_s: float, sample_rate: int) -> np.ndarray:
-    """``duration_s`` of ``path`` from ``start_s``, mono float32 at ``sample_rate`` (a copy)."""
-    need = int(round(duration_s * sample_rate))
-    with av.open(str(path), metadata_errors="ignore") as container:
-        stream = container.streams.audio[0]
-        # Seek to the key frame before start_s, then drop what precedes it.
-        if start_s > 0:
-            container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        chunks: list[np.ndarray] = []
-        first_s = None
-        have = skip = 0
-        for frame in container.decode(stream):
-            if first_s is None:
-                first_s = float(frame.pts * frame.time_base) if frame.pts is not None else 0.0
-                skip = int(round(max(0.0, start_s - first_s) * sample_rate))
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray()[0])
-                have += out.samples
-            if have >= skip + need:
-                break
-        else:
-            chunks += [out.to_ndarray()[0] for out in resampler.resample(None)]
-    y = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    return np.array(y[skip:][:need], dtype=np.float32)
