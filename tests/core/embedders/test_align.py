@@ -55,3 +55,47 @@ def test_pooled_halves_the_frame_rate_and_keeps_rests() -> None:
     assert len(out) == 3
     np.testing.assert_allclose(out[:2], [61.0, 64.0])
     assert np.isnan(out[2])
+
+
+def _reference_dtw(q: np.ndarray, s: np.ndarray, penalty: float) -> tuple[float, int, int]:
+    """subsequence_dtw as its docstring states it: the whole cost matrix, plain Python."""
+    def local(a: float, b: float) -> float:
+        if np.isnan(b):
+            return align.UNVOICED_COST
+        d = (a - b + 6.0) % 12.0 - 6.0
+        return min(abs(d), align.CLIP)
+
+    m, n = len(q), len(s)
+    D = np.full((m, n), np.inf)
+    start = np.zeros((m, n), dtype=int)
+    D[0] = [local(q[0], x) for x in s]
+    start[0] = np.arange(n)
+    for i in range(1, m):
+        for j in range(1, n):
+            c = local(q[i], s[j])
+            steps = [(D[i - 1, j - 1], start[i - 1, j - 1])]  # in this order: the first minimum wins
+            if j >= 2:
+                steps.append((D[i - 1, j - 2] + penalty, start[i - 1, j - 2]))
+            if i >= 2:
+                steps.append((D[i - 2, j - 1] + c + penalty, start[i - 2, j - 1]))
+            best = min(range(len(steps)), key=lambda k: steps[k][0])
+            D[i, j], start[i, j] = steps[best][0] + c, steps[best][1]
+    end = int(np.argmin(D[-1]))
+    return D[-1, end] / m, int(start[-1, end]), end
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_dtw_kernel_equals_the_plain_recurrence(seed: int) -> None:
+    """The compiled kernel (rolling rows, selects) against the recurrence written out. Whole
+    semitones keep every sum exact, so ties are frequent and their order is checked too."""
+    r = np.random.default_rng(seed)
+    m, n = int(r.integers(1, 25)), int(r.integers(1, 60))
+    q = np.cumsum(r.integers(-2, 3, m)).astype(np.float64)
+    s = (np.cumsum(r.integers(-3, 4, n)) + r.integers(-8, 8)).astype(np.float64)
+    s[r.random(n) < 0.15] = np.nan
+    for penalty in (0.0, align.STEP_PENALTY):
+        got, want = align.subsequence_dtw(q, s, penalty), _reference_dtw(q, s, penalty)
+        if np.isfinite(want[0]):
+            assert got == want
+        else:  # too few song frames to hold the query: the kernel's "infinity" is 1e18
+            assert got[0] >= 1e18 / m
