@@ -57,6 +57,14 @@ class PitchPosterior:
         # No lock: InferenceSession.run is thread-safe, so two imports can run the model at once.
 
     def posterior(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        windows, n_frames = self.windows(samples, sample_rate)
+        batches = [windows[b : b + _BATCH] for b in range(0, len(windows), _BATCH)]
+        return self.assemble([self.run(batch) for batch in batches], n_frames)
+
+    # The three steps of `posterior`, for a caller that runs the model's batches in parallel: a
+    # window's output does not depend on the batch it is in (checked to the bit).
+    def windows(self, samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+        """The model's input windows (w, _WINDOW, 1) for a mono signal, and the frames it yields."""
         y = librosa.resample(np.asarray(samples, np.float32), orig_sr=sample_rate, target_sr=MODEL_SAMPLE_RATE)
         n_frames = int(np.floor(len(y) * FRAME_RATE / MODEL_SAMPLE_RATE))
         y = np.concatenate([np.zeros(_OVERLAP_FRAMES * HOP // 2, np.float32), y.astype(np.float32)])
@@ -65,9 +73,15 @@ class PitchPosterior:
         for i, s in enumerate(starts):
             chunk = y[s : s + _WINDOW]
             windows[i, : len(chunk), 0] = chunk
-        outs = []
-        for b in range(0, len(windows), _BATCH):
-            outs.append(self._session.run([self._output], {self._input: windows[b : b + _BATCH]})[0])
+        return windows, n_frames
+
+    def run(self, windows: np.ndarray) -> np.ndarray:
+        """The model on a batch of windows: (w, frames per window, N_BINS)."""
+        return self._session.run([self._output], {self._input: windows})[0]
+
+    @staticmethod
+    def assemble(outs: list[np.ndarray], n_frames: int) -> np.ndarray:
+        """The batches' outputs, in order, with the overlaps trimmed: (n_frames, N_BINS)."""
         half = _OVERLAP_FRAMES // 2
         post = np.concatenate(outs)[:, half:-half, :].reshape(-1, N_BINS)
         return post[:n_frames].astype(np.float32)

@@ -71,3 +71,13 @@ def test_window_length_is_part_of_the_index_version(embedder: MelodyEmbedder) ->
     six, eight = MelodyEmbedder(window_s=6.0), MelodyEmbedder(window_s=8.0)
     assert six.spec != eight.spec and six.spec.dim == eight.spec.dim
     assert embedder.spec == six.spec  # the default is the measured best (WINDOW_S)
+
+
+def test_query_contours_on_two_threads_equal_the_sequential_ones(embedder: MelodyEmbedder) -> None:
+    """The query's trackers run split over threads (Basic Pitch in two halves): same numbers."""
+    q = Audio(tune(4), 32000).resampled(16000).samples[: 10 * 16000]  # a recording: both trackers find a tune
+    voice, mix = embedder.query_contours(q)
+    posterior = melody.pitch_posterior.PitchPosterior().posterior(q, melody.SAMPLE_RATE)
+    np.testing.assert_array_equal(mix, melody.song_contour(q, posterior))
+    np.testing.assert_array_equal(voice, melody.query_contour(q, embedder._detector))
+    assert (~np.isnan(mix)).mean() > 0.5
