@@ -11,7 +11,12 @@ Out = TypeVar("Out")
 
 
 class MicroBatcher(Generic[In, Out]):
-    """Collects items for up to ``max_wait_s`` (or ``max_batch`` items) and runs ``fn(items)`` once.
+    """Collects items and runs ``fn(items)`` once for up to ``max_batch`` of them.
+
+    When no batch is running, the items that arrived in the same turn of the event loop go at
+    once: a lone query does not wait for company that is not coming. While a batch runs, new
+    items are collected for up to ``max_wait_s`` (or ``max_batch`` items), so a burst shares
+    model calls.
 
     ``fn`` is synchronous (a model call) and maps a list of inputs to a list of outputs in order;
     ``run`` schedules it off the event loop (e.g. on the service's worker pool). An exception in
@@ -23,18 +28,21 @@ class MicroBatcher(Generic[In, Out]):
         self.fn, self.run = fn, run
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
         self._pending: list[tuple[In, asyncio.Future[Out]]] = []
-        self._flush_task: asyncio.Task[None] | None = None
+        self._flush_handle: asyncio.Handle | None = None
+        self._running = 0  # batches handed to `run` and not finished
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: In) -> Out:
         fut: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
         self._pending.append((item, fut))
         if len(self._pending) >= self.max_batch:
-            if self._flush_task is not None:
-                self._flush_task.cancel()
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
             self._flush()
-        elif self._flush_task is None:
-            self._flush_task = self._spawn(self._flush_later())
+        elif self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = (loop.call_soon(self._flush) if not self._running
+                                  else loop.call_later(self.max_wait_s, self._flush))
         return await fut
 
     def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
@@ -44,14 +52,11 @@ class MicroBatcher(Generic[In, Out]):
         return task
 
     def _flush(self) -> None:
-        self._flush_task = None
+        self._flush_handle = None
         batch, self._pending = self._pending, []
         if batch:
+            self._running += 1  # counted now, not when the task starts: the next submit must see it
             self._spawn(self._execute(batch))
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self.max_wait_s)
-        self._flush()
 
     async def _execute(self, batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
         try:
@@ -61,6 +66,8 @@ class MicroBatcher(Generic[In, Out]):
                 if not fut.done():
                     fut.set_exception(e)
             return
+        finally:
+            self._running -= 1
         for (_, fut), out in zip(batch, outs):
             if not fut.done():
                 fut.set_result(out)

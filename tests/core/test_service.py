@@ -166,6 +166,16 @@ async def test_queries_arriving_together_share_one_model_call() -> None:
     assert out == [i * 10 for i in range(10)] and sorted(calls[1:]) == [2, 8]
 
 
+async def test_a_lone_query_does_not_wait_for_a_batch() -> None:
+    """Nothing else is running or arriving: the model is called at once, not after max_wait_s."""
+    async def run(fn, *args):
+        return await asyncio.to_thread(fn, *args)
+
+    batcher = MicroBatcher(lambda items: [i + 1 for i in items], run, max_batch=8, max_wait_s=30.0)
+    assert await asyncio.wait_for(batcher.submit(1), timeout=5) == 2
+    assert await asyncio.wait_for(batcher.submit(2), timeout=5) == 3
+
+
 async def test_busy_when_the_work_queue_is_full(tmp_path: Path) -> None:
     import threading
 
