@@ -84,7 +84,8 @@ def subsequence_dtw(q: np.ndarray, s: np.ndarray, step_penalty: float = 0.0) -> 
                 start = sp2[j - 1] if b < best else start
                 best = b if b < best else best
                 cur[j], sc[j] = best + c[j], start
-        else:  # i = 1: no (2, 1) step yet
+        else:  # i = 1: no (2, 1) step yet. (One loop over an all-inf prev2 gives the same
+               # numbers but re-ranked 150 candidates in 460 ms instead of ~300.)
             for j in range(2, n):
                 best, start = prev[j - 1], sp[j - 1]
                 a = prev[j - 2] + step_penalty
