@@ -214,7 +214,8 @@ def search(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(exist
             except HumbotError as e:
                 failures += 1
                 if as_json:
-                    typer.echo(json.dumps({"query": str(path), "results": [], "match": False, "error": str(e)}))
+                    typer.echo(json.dumps({"query": str(path), "results": [], "match": False, "reason": None,
+                                           "error": str(e)}, ensure_ascii=False))
                 else:
                     typer.secho(f"{path}: {e}", fg="red", err=True)
                 continue
@@ -225,7 +226,7 @@ def search(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(exist
                 clip_path.write_bytes(resp.clip.data)
             if as_json:
                 typer.echo(json.dumps({"query": str(path), "results": [_result_json(r) for r in resp.results],
-                                       "match": resp.match, "error": None,
+                                       "match": resp.match, "reason": resp.reason, "error": None,
                                        "clip": str(clip_path) if clip_path else None}, ensure_ascii=False))
             else:
                 typer.echo(format_response(str(path), resp, clip_path))
@@ -238,9 +239,15 @@ def search(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(exist
 def format_response(query: str, resp: Any, clip_path: Path | None) -> str:
     from core import messages
 
-    head = messages.t("results_header") if resp.match else messages.t("no_match")
+    if resp.reason in messages.REASON_KEYS:  # no tune in the query: what was missing, then the closest
+        head = messages.t(messages.REASON_KEYS[resp.reason])
+        head += f"\n  {messages.t('closest_songs')}" if resp.results else ""
+    elif resp.match:
+        head = messages.t("results_header")
+    else:
+        head = messages.t("no_match")
     lines = [f"{query}: {head}"]
-    if not resp.results:
+    if not resp.results and resp.reason is None:
         lines.append("  " + messages.t("catalog_empty"))
     for i, r in enumerate(resp.results, 1):
         m, s = divmod(int(r.offset_s), 60)

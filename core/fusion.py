@@ -46,6 +46,20 @@ def confidence(score: float, margin: float) -> float:
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
+def convincing(hits: Mapping[str, list[IndexHit]], gates: Mapping[str, Gate]) -> dict[str, IndexHit]:
+    """Each gated embedder's best hit, where it passes its gate: a score of at least
+    ``gate.score`` *and* a lead of ``gate.margin`` over its runner-up (embedder → hit)."""
+    out = {}
+    for n, g in gates.items():
+        ranked = sorted(hits.get(n) or [], key=lambda x: -x.score)
+        if not ranked:
+            continue
+        top, runner_up = ranked[0], (ranked[1].score if len(ranked) > 1 else 0.0)
+        if top.score >= g.score and top.score - runner_up >= g.margin:
+            out[n] = top
+    return out
+
+
 def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float],
          gates: Mapping[str, Gate] | None = None) -> list[Fused]:
     """One ranking of songs from each embedder's hits (sorted by fused score, descending).
@@ -66,12 +80,9 @@ def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float],
     by_song = {n: {x.song_id: x for x in h} for n, h in used.items()}
     floor = {n: min(x.score for x in used[n]) for n in mean_of}
     bonus: dict[str, tuple[float, float]] = {}  # song → (score gained, offset)
-    for n, g in gates.items():
-        ranked = sorted(used[n], key=lambda x: -x.score)
-        top, runner_up = ranked[0], (ranked[1].score if len(ranked) > 1 else 0.0)
-        if top.score >= g.score and top.score - runner_up >= g.margin:
-            gained = weights[n] * (top.score - g.score) + bonus.get(top.song_id, (0.0, 0.0))[0]
-            bonus[top.song_id] = (gained, top.offset_s)
+    for n, top in convincing(used, gates).items():
+        gained = weights[n] * (top.score - gates[n].score) + bonus.get(top.song_id, (0.0, 0.0))[0]
+        bonus[top.song_id] = (gained, top.offset_s)
     total_w = sum(weights[n] for n in mean_of)
     order = sorted(mean_of, key=lambda n: -weights[n])  # the offset comes from the weightiest embedder
     rows = []

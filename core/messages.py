@@ -12,6 +12,15 @@ from typing import Any
 DEFAULT_LANG = "en"
 LANGS = ("en", "zh")
 
+#: The message for each reason of ``core.evidence.judge`` a query cannot be a confident answer
+#: ("not_in_catalog" is the plain "no confident match").
+REASON_KEYS = {
+    "no_tune": "reason_no_tune",
+    "one_note": "reason_one_note",
+    "too_little_melody": "reason_too_little_melody",
+    "speech": "reason_speech",
+}
+
 CATALOGUE: dict[str, dict[str, str]] = {
     # --- audio input -------------------------------------------------------------------
     "audio_empty": {
@@ -94,6 +103,29 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "no_match": {
         "en": "No confident match. The closest songs in the catalog:",
         "zh": "没有足够把握的匹配。目录中最接近的歌曲：",
+    },
+    # Why a query cannot be a confident answer (core.evidence.judge), with what to try.
+    "reason_no_tune": {
+        "en": "I couldn't hear a tune in that — only noise, drums or silence. Hum, sing or whistle "
+        "the melody, or hold the phone closer to the music.",
+        "zh": "我没有听到旋律——只有噪音、鼓声或静音。请哼、唱或用口哨吹出旋律，或把手机靠近音乐。",
+    },
+    "reason_one_note": {
+        "en": "I only heard one note — hum a longer part of the tune (8–15 s), with its ups and downs.",
+        "zh": "我只听到了一个音——请哼唱更长的一段旋律（8–15 秒），要有高有低。",
+    },
+    "reason_too_little_melody": {
+        "en": "I heard only a few notes going back and forth — hum more of the melody (8–15 s), "
+        "not just one or two notes.",
+        "zh": "我只听到几个音来回重复——请多哼一段旋律（8–15 秒），不要只哼一两个音。",
+    },
+    "reason_speech": {
+        "en": "That sounds like speech, not a tune — hum or sing the melody instead (singing the words is fine).",
+        "zh": "这听起来像说话，而不是旋律——请哼或唱出旋律（唱歌词也可以）。",
+    },
+    "closest_songs": {
+        "en": "The closest songs in the catalog (none is a match):",
+        "zh": "曲库中最接近的歌曲（都不匹配）：",
     },
     "no_match_tips": {
         "en": "Tips: hum 10–20 s of the chorus, in a quiet place, close to the microphone.",

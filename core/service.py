@@ -28,11 +28,12 @@ from typing import Any, TypeVar
 import numpy as np
 
 from core import audio as audio_mod
+from core import evidence
 from core.batching import MicroBatcher
 from core.catalog import Catalog, new_song, sha256_of
 from core.embedders.base import Embedder
 from core.errors import BackendUnavailable, Busy, HumbotError, SongNotFound
-from core.fusion import fuse
+from core.fusion import convincing, fuse
 from core.index.base import VectorIndex
 from core.settings import LimitsConfig, SearchConfig
 from core.types import AddResult, Clip, IndexHit, IndexStats, SearchFilter, SearchResponse, SearchResult, Segments, Song
@@ -226,21 +227,30 @@ class HumService:
         by_rate = await self._run(self._by_rate, query, admitted=True)
         # Each embedder's path (embed → search → re-rank) runs on its own: melody can search and
         # re-rank while PANNs is still embedding, instead of every path waiting for the slowest
-        # at each step. Stage timings are therefore the slowest path's, and overlap.
-        paths = await asyncio.gather(*(self._search_path(name, by_rate[e.sample_rate], filters)
-                                       for name, e in self.embedders.items()))
+        # at each step. Stage timings are therefore the slowest path's, and overlap. The query's
+        # melodic evidence is measured beside them.
+        heard, *paths = await asyncio.gather(
+            self._run(self._evidence, query, by_rate, admitted=True),
+            *(self._search_path(name, by_rate[e.sample_rate], filters) for name, e in self.embedders.items()))
         hits = {name: found for name, found, _ in paths if found}
         for stage in ("embed", "search", "rerank"):
             timings[stage] = max(stage_ms.get(stage, 0.0) for _, _, stage_ms in paths)
         t3 = time.perf_counter()
 
         fused = fuse(hits, self.search_cfg.weights, self.search_cfg.gates)
+        # A query with no tune in it (a held note, speech, drums…) is never a confident answer,
+        # unless a gated path (harmony) found a recording of the song itself: its fingerprint
+        # is evidence of its own, and a phone recording of a band can be a poor single voice.
+        reason = None if convincing(hits, self.search_cfg.gates) else evidence.judge(heard)
+        factor = evidence.NO_TUNE_FACTOR if reason else 1.0
         songs = await asyncio.to_thread(self.catalog.get_many, [f.song_id for f in fused[:top_k]])
         results = [
-            SearchResult(songs[f.song_id], f.score, f.confidence, f.offset_s, f.scores)
+            SearchResult(songs[f.song_id], f.score, f.confidence * factor, f.offset_s, f.scores)
             for f in fused if f.song_id in songs
         ][:top_k]
         match = bool(results) and results[0].confidence >= self.search_cfg.match_threshold
+        if results and not match and reason is None:
+            reason = evidence.NOT_IN_CATALOG
         clip = None
         if with_clip and results:
             clip = await self.clip(results[0].song.song_id, results[0].offset_s, admitted=True)
@@ -250,7 +260,13 @@ class HumService:
         top = results[0] if results else None
         await asyncio.to_thread(self.catalog.log_query, query_id, source, top.song.song_id if top else None, match,
                                 top.confidence if top else None)
-        return SearchResponse(query_id, results, match, query.duration_s, query.truncated, clip, timings)
+        return SearchResponse(query_id, results, match, query.duration_s, query.truncated, clip, timings,
+                              reason=reason, evidence=heard)
+
+    @staticmethod
+    def _evidence(query: audio_mod.Audio, by_rate: Mapping[int, np.ndarray]) -> evidence.QueryEvidence:
+        rate = evidence.SAMPLE_RATE
+        return evidence.measure(by_rate[rate] if rate in by_rate else query.resampled(rate).samples)
 
     async def _search_path(self, name: str, samples: np.ndarray,
                            filters: SearchFilter | None) -> tuple[str, list[IndexHit], dict[str, float]]:

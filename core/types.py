@@ -7,6 +7,8 @@ from datetime import datetime
 
 import numpy as np
 
+from core.evidence import QueryEvidence
+
 
 @dataclass(frozen=True)
 class Song:
@@ -114,6 +116,10 @@ class SearchResponse:
     truncated: bool  # only the first ``max_query_seconds`` were used
     clip: Clip | None  # clip of the top result, when asked for
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: Why the answer is not a match (``core.evidence.REASONS``: "one_note", "speech", …,
+    #: "not_in_catalog"), None for a match or an empty catalog.
+    reason: str | None = None
+    evidence: QueryEvidence | None = None  # how much tune the query carried
 
     @property
     def best(self) -> SearchResult | None:

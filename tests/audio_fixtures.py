@@ -65,3 +65,58 @@ def encode(samples: np.ndarray, fmt: str, *, sr: int = SR, extra: tuple[str, ...
         cmd = ["ffmpeg", "-v", "error", *inp, *extra, *codecs[fmt], "pipe:1"]
     proc = subprocess.run(cmd, input=pcm, capture_output=True, check=True)
     return proc.stdout
+
+
+# -- queries that carry no tune (core.evidence) ------------------------------------------------
+def held_note(hz: float, seconds: float = 8.0, *, sr: int = SR, voice: bool = False) -> np.ndarray:
+    """One pitch held: a pure tone, or (``voice``) a hummed "mmm" with 5.5 Hz vibrato."""
+    t = np.arange(int(seconds * sr)) / sr
+    if not voice:
+        return (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+    ph = 2 * np.pi * np.cumsum(hz * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t))) / sr
+    return (0.3 * (np.sin(ph) + 0.4 * np.sin(2 * ph) + 0.2 * np.sin(3 * ph)) / 1.6).astype(np.float32)
+
+
+def siren(lo_hz: float = 440.0, hi_hz: float = 587.0, seconds: float = 8.0, *, period_s: float = 1.0,
+          sr: int = SR) -> np.ndarray:
+    """Two pitches alternating, like a siren."""
+    t = np.arange(int(seconds * sr)) / sr
+    f = np.where((t % period_s) < period_s / 2, lo_hz, hi_hz)
+    return (0.3 * np.sin(2 * np.pi * np.cumsum(f) / sr)).astype(np.float32)
+
+
+def white_noise(seconds: float = 8.0, *, seed: int = 0, sr: int = SR) -> np.ndarray:
+    return (0.2 * np.random.default_rng(seed).standard_normal(int(seconds * sr))).astype(np.float32)
+
+
+def drum_loop(seconds: float = 8.0, *, bpm: float = 120.0, seed: int = 0, sr: int = SR) -> np.ndarray:
+    """Kick on the beats (a falling sine thump), snare (a noise burst) off the beats, hi-hats."""
+    r = np.random.default_rng(seed)
+    y = np.zeros(int(seconds * sr))
+    beat = 60.0 / bpm
+
+    def hit(at: float, sound: np.ndarray) -> None:
+        i = int(at * sr)
+        n = min(len(sound), len(y) - i)
+        y[i : i + n] += sound[:n]
+
+    tk = np.arange(int(0.15 * sr)) / sr
+    kick = 0.8 * np.sin(2 * np.pi * (60 + 80 * np.exp(-tk * 30)) * tk) * np.exp(-tk * 20)
+    ts = np.arange(int(0.12 * sr)) / sr
+    for k in np.arange(0.0, seconds, beat):
+        hit(k, kick)
+        hit(k + beat / 2, 0.4 * r.standard_normal(len(ts)) * np.exp(-ts * 35))
+        hit(k + beat / 4, 0.1 * r.standard_normal(len(ts) // 3) * np.exp(-ts[: len(ts) // 3] * 120))
+    return (0.5 * y / np.abs(y).max()).astype(np.float32)
+
+
+def speech(text: str, voice: str = "kal_diphone") -> bytes:
+    """``text`` spoken by festival (a WAV file's bytes)."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:  # a file, not a pipe: the WAV header needs its length
+        out = Path(d) / "speech.wav"
+        subprocess.run(["text2wave", "-eval", f"(voice_{voice})", "-o", str(out)], input=text.encode(),
+                       capture_output=True, check=True)
+        return out.read_bytes()

@@ -59,6 +59,8 @@ def format_response(response: SearchResponse, lang: str, *, max_query_seconds: f
     """The answer to a search, ready to send.
 
     - a confident match: "Best matches:" and the numbered list;
+    - a query that carried no tune (``response.reason``: one note, speech, noise…): what was
+      missing and what to try, then the closest candidates;
     - otherwise the honest "No confident match", the closest candidates and tips;
     - no results at all (empty catalog): says so;
     - a query longer than ``max_query_seconds`` (``response.truncated``): a note that only the
@@ -67,7 +69,11 @@ def format_response(response: SearchResponse, lang: str, *, max_query_seconds: f
     """
     head: list[str] = []
     tail: list[str] = []
-    if not response.results:
+    if response.reason in messages.REASON_KEYS:  # the query carried no tune: say what was missing
+        head.append(messages.t(messages.REASON_KEYS[response.reason], lang))
+        if response.results:
+            head += ["", messages.t("closest_songs", lang)]
+    elif not response.results:
         head.append(messages.t("catalog_empty", lang))
     elif response.match:
         head.append(messages.t("results_header", lang))

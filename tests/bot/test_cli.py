@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from audio_fixtures import encode, tune
+from audio_fixtures import encode, held_note, tune
 from service_fixtures import voice_note
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,13 +107,20 @@ def test_add_single_song_and_status(config: Path, tmp_path: Path) -> None:
 
 def test_search_reports_bad_queries_per_line(config: Path, tmp_path: Path) -> None:
     good, bad, short = tmp_path / "good.ogg", tmp_path / "bad.ogg", tmp_path / "short.ogg"
+    held = tmp_path / "held.ogg"
     good.write_bytes(voice_note(1, 0.0, 8.0))
     bad.write_bytes(b"this is not audio")
     short.write_bytes(encode(tune(1)[:16000], "ogg"))
-    out = humbot("search", str(good), str(bad), str(short), "--json", config=config)
+    held.write_bytes(encode(held_note(440.0), "ogg"))
+    out = humbot("search", str(good), str(bad), str(short), str(held), "--json", config=config)
     lines = [json.loads(x) for x in out.stdout.splitlines()]
-    assert [x["query"] for x in lines] == [str(good), str(bad), str(short)]
+    assert [x["query"] for x in lines] == [str(good), str(bad), str(short), str(held)]
+    assert lines[3]["match"] is False and lines[3]["reason"] == "one_note"
+    text = humbot("search", str(held), config=config).stdout
+    assert "I only heard one note — hum a longer part of the tune (8–15 s)" in text
     assert lines[0]["error"] is None and lines[0]["results"]
+    assert lines[0]["match"] and lines[0]["reason"] is None
+    assert lines[1]["reason"] is None and not lines[1]["match"]
     assert "doesn't look like audio" in lines[1]["error"]
     assert "only 0.5 s long" in lines[2]["error"]
     assert "Traceback" not in out.stderr

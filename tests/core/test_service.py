@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from audio_fixtures import encode, tune
+from audio_fixtures import drum_loop, encode, held_note, siren, speech, tune, white_noise
 from service_fixtures import melody_only_config, voice_note
 
 from bot.wiring import build_service
@@ -52,6 +52,30 @@ async def test_out_of_catalog_query_is_not_a_confident_match(service: HumService
     assert resp.results  # closest candidates are still listed
     assert not resp.match
     assert resp.results[0].confidence < 0.5
+
+
+@pytest.mark.parametrize(("make", "suffix", "reason"), [
+    (lambda: encode(held_note(196.0), "ogg"), ".ogg", "one_note"),
+    (lambda: encode(held_note(262.0, voice=True), "ogg"), ".ogg", "one_note"),
+    (lambda: encode(siren(), "ogg"), ".ogg", "too_little_melody"),
+    (lambda: speech("Could you tell me which song this is? I heard it on the radio this morning."), ".wav", "speech"),
+    (lambda: encode(drum_loop(), "ogg"), ".ogg", "no_tune"),
+    (lambda: encode(white_noise(), "ogg"), ".ogg", "no_tune"),
+], ids=["sine", "hummed-mmm", "siren", "speech", "drum-loop", "white-noise"])
+async def test_what_is_no_tune_is_never_a_confident_match(service: HumService, make, suffix: str,
+                                                          reason: str) -> None:
+    resp = await service.search(make(), filename=f"q{suffix}", with_clip=False)
+    assert not resp.match
+    assert resp.reason == reason
+    assert resp.results and resp.results[0].confidence < 0.1  # listed, but never sure
+    assert resp.evidence is not None
+
+
+async def test_a_hum_is_a_match_without_a_reason_and_an_unknown_one_is_not_in_catalog(service: HumService) -> None:
+    found = await service.search(voice_note(4, 2.0, 10.0), filename="q.ogg", with_clip=False)
+    assert found.match and found.reason is None
+    unknown = await service.search(voice_note(42, 0.0, 10.0), filename="q.ogg", with_clip=False)
+    assert not unknown.match and unknown.reason == "not_in_catalog"
 
 
 async def test_results_are_distinct_songs_with_scores_and_a_clip(service: HumService) -> None:

@@ -34,10 +34,11 @@ def _song(n: int, title: str | None = None, artist: str | None = "Artist") -> So
                 datetime(2024, 1, 1, tzinfo=UTC))
 
 
-def _response(confidences: list[float], *, match: bool, truncated: bool = False, offsets=None) -> SearchResponse:
+def _response(confidences: list[float], *, match: bool, truncated: bool = False, offsets=None,
+              reason: str | None = None) -> SearchResponse:
     offsets = offsets or [83.4] * len(confidences)
     results = [SearchResult(_song(i), 0.9 - i / 10, c, o) for i, (c, o) in enumerate(zip(confidences, offsets), 1)]
-    return SearchResponse("q" * 12, results, match, 10.0, truncated, None)
+    return SearchResponse("q" * 12, results, match, 10.0, truncated, None, reason=reason)
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0:00"), (83.4, "1:23"), (59.6, "1:00"), (3725, "1:02:05"),
@@ -59,6 +60,24 @@ def test_no_confident_match_is_said_with_candidates_tips_and_truncation_note() -
     assert lines[1].startswith("1. Song 1") and lines[2].startswith("2. Song 2")
     assert lines[4].startswith("Tips: hum 10–20 s of the chorus")
     assert lines[-1] == "Only the first 30 seconds were used."
+
+
+@pytest.mark.parametrize(("reason", "en", "zh"), [
+    ("one_note", "I only heard one note — hum a longer part of the tune (8–15 s)", "我只听到了一个音"),
+    ("too_little_melody", "I heard only a few notes going back and forth", "我只听到几个音来回重复"),
+    ("speech", "That sounds like speech, not a tune", "这听起来像说话"),
+    ("no_tune", "I couldn't hear a tune in that", "我没有听到旋律"),
+])
+def test_a_query_without_a_tune_is_told_why_and_what_to_try(reason: str, en: str, zh: str) -> None:
+    resp = _response([0.02, 0.01], match=False, reason=reason)
+    lines = format_response(resp, "en").splitlines()
+    assert lines[0].startswith(en)
+    assert lines[2] == "The closest songs in the catalog (none is a match):"
+    assert lines[3].startswith("1. Song 1") and "Tips" not in "\n".join(lines)
+    assert format_response(resp, "zh").startswith(zh)
+    # "not in the catalog" stays the plain honest answer with tips
+    plain = format_response(_response([0.2], match=False, reason="not_in_catalog"), "en")
+    assert plain.startswith("No confident match.") and "Tips:" in plain
 
 
 def test_chinese_results_and_empty_catalog() -> None:

@@ -1,0 +1,188 @@
+"""How much tune a query carries, and whether that is enough for a confident answer.
+
+A search always returns the closest songs, so something that is no tune at all — a held note,
+a two-note siren, a glide, speech, drums, noise — still gets a best song, and with a catalog
+whose melodies are unlike each other that best song can stand out by chance. The confidence of
+:mod:`core.fusion` only sees scores; this module looks at the query itself: its pitch track
+(SwiftF0, the query tracker of the melody path) cut into notes (``swift_f0.segment_notes``),
+and counts the melody in it — voiced time, distinct pitches, how many melodic steps and of how
+many sizes, how steadily the voice holds its notes.
+
+:func:`measure` gives a :class:`QueryEvidence` (pure numbers); :func:`judge` turns it into a
+reason a query cannot be a confident answer, or None. The service then caps the confidence
+(:data:`NO_TUNE_FACTOR`) and tells the user why and what to try.
+
+Thresholds are chosen on the *fit* split of the evaluation set (``humbot eval``: in-catalog
+hums, sung queries and recordings that must pass, and the no-song queries that must not); the
+figures are in BENCHMARKS.md on the held-out split.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+FMIN_HZ, FMAX_HZ = 80.0, 1000.0  # the melody path's voice range (core.embedders.melody)
+VOICED = 0.5  # SwiftF0's calibrated voicing threshold
+#: A note shorter than this is a pitch passing by (a scoop, a consonant's edge), not a note.
+MIN_NOTE_S = 0.10
+#: Two notes this close (semitones) are the same pitch sung a little off, not a step.
+SAME_PITCH = 0.6
+
+# Reasons, as the CLI's JSON and the message catalogue name them.
+NO_TUNE = "no_tune"
+SPEECH = "speech"
+ONE_NOTE = "one_note"
+TOO_LITTLE = "too_little_melody"
+NOT_IN_CATALOG = "not_in_catalog"
+REASONS = (NO_TUNE, SPEECH, ONE_NOTE, TOO_LITTLE, NOT_IN_CATALOG)
+
+# What a query needs, at least, to be answered as a match (see the module docstring).
+MIN_VOICED_S = 2.0  # seconds of pitched sound
+MIN_PITCHES = 3  # distinct pitches (semitones apart)
+MIN_STEPS = 4  # melodic steps between consecutive notes
+MIN_STEP_SIZES = 2  # distinct step sizes (a siren or a glide repeats one)
+#: Share of voiced time inside held notes. Singing and humming hold each syllable on a pitch;
+#: speech glides through its syllables, so its voiced frames wander off any note.
+MIN_HELD_SHARE = 0.6
+#: Semitones per second a note's pitch may slide and still count as held.
+GLIDE_ST_PER_S = 3.0
+#: Share of note time that may slide before the query sounds spoken. Festival speech: 0.41 and
+#: 0.46; festival singing, generated hums: 0.0.
+MAX_GLIDE_SHARE = 0.25
+#: A query judged to carry no tune keeps this share of its confidence: it still lists the
+#: closest songs, but never as a confident answer.
+NO_TUNE_FACTOR = 0.1
+
+
+@dataclass(frozen=True)
+class QueryEvidence:
+    """What a query's pitch track shows of a melody. Durations in seconds, pitches in semitones."""
+
+    duration_s: float  # the query's length
+    voiced_s: float  # time SwiftF0 heard a pitch
+    notes: int  # notes of at least MIN_NOTE_S
+    pitches: int  # distinct pitches among them (SAME_PITCH apart)
+    steps: int  # moves between consecutive notes of at least SAME_PITCH
+    step_sizes: int  # distinct sizes of those moves (whole semitones, up and down apart)
+    held_share: float  # share of voiced time within ±0.5 semitone of its note's pitch
+    range_st: float  # highest note minus lowest
+    glide_share: float  # share of the notes' time in notes whose pitch slides (> GLIDE_ST_PER_S)
+    note_s: float  # median note length
+
+
+def measure(samples: np.ndarray, detector: _Detector | None = None) -> QueryEvidence:
+    """The melodic evidence in a query. ``samples``: (n,) float32 mono at :data:`SAMPLE_RATE`."""
+    from swift_f0.music import segment_notes
+
+    det = detector or default_detector()
+    track = det.detect(samples)
+    voiced = (track.confidence >= VOICED) & (track.pitch_hz > 0)
+    frame_s = float(track.timestamps[1] - track.timestamps[0]) if len(track.timestamps) > 1 else 0.016
+    notes = [n for n in segment_notes(track) if n.end - n.start >= MIN_NOTE_S]
+    midi = np.array([69.0 + 12.0 * np.log2(n.pitch_hz / 440.0) for n in notes])
+    return QueryEvidence(
+        duration_s=len(samples) / SAMPLE_RATE,
+        voiced_s=float(voiced.sum() * frame_s),
+        notes=len(notes),
+        pitches=_distinct(midi),
+        steps=int(np.sum(np.abs(np.diff(midi)) >= SAME_PITCH)) if len(midi) > 1 else 0,
+        step_sizes=_step_sizes(midi),
+        held_share=_held_share(track.timestamps, track.pitch_hz, voiced, notes),
+        range_st=float(midi.max() - midi.min()) if len(midi) else 0.0,
+        glide_share=_glide_share(track.timestamps, track.pitch_hz, voiced, notes),
+        note_s=float(np.median([n.end - n.start for n in notes])) if notes else 0.0,
+    )  # fmt: skip
+
+
+def judge(ev: QueryEvidence) -> str | None:
+    """Why ``ev`` cannot be a confident answer (one of :data:`REASONS`), or None if it carries a tune.
+
+    Checked from the emptiest query up, so the reason names what is missing first: nothing
+    pitched (noise, drums, silence, a mostly unvoiced recording) → ``no_tune``; one pitch
+    (a held note, "mmm", a tone) → ``one_note``; pitch that wanders off every note (speech)
+    → ``speech``; a few pitches or one step size repeated (a siren, a glide, two notes) →
+    ``too_little_melody``.
+    """
+    if ev.voiced_s < MIN_VOICED_S or ev.notes == 0:
+        return NO_TUNE
+    if ev.pitches <= 1:
+        return ONE_NOTE
+    if ev.glide_share > MAX_GLIDE_SHARE or ev.held_share < MIN_HELD_SHARE:
+        return SPEECH
+    if ev.pitches < MIN_PITCHES or ev.steps < MIN_STEPS or ev.step_sizes < MIN_STEP_SIZES:
+        return TOO_LITTLE
+    return None
+
+
+def _distinct(midi: np.ndarray) -> int:
+    """Pitch classes of a set of notes: greedy clusters, each spanning less than SAME_PITCH·2."""
+    count, last = 0, -np.inf
+    for p in np.sort(midi):
+        if p - last >= SAME_PITCH:
+            count, last = count + 1, p
+    return count
+
+
+def _step_sizes(midi: np.ndarray) -> int:
+    steps = np.diff(midi)
+    steps = steps[np.abs(steps) >= SAME_PITCH]
+    return len(set(np.round(steps).astype(int).tolist()))
+
+
+def _held_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: list) -> float:
+    if not voiced.any():
+        return 0.0
+    midi = np.where(voiced, 69.0 + 12.0 * np.log2(np.maximum(hz, 1e-6) / 440.0), np.nan)
+    held = np.zeros(len(times), bool)
+    for n in notes:
+        at = (times >= n.start) & (times < n.end)
+        held |= at & (np.abs(midi - 69.0 - 12.0 * np.log2(n.pitch_hz / 440.0)) <= 0.5)
+    return float(held[voiced].mean())
+
+
+def _glide_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: list) -> float:
+    """Share of note time in notes whose voiced frames slide by more than GLIDE_ST_PER_S.
+
+    Spoken syllables glide (intonation falls or rises through each); sung and hummed notes are
+    held, and vibrato swings around the pitch without a trend, so its fitted slope stays small.
+    """
+    total = slid = 0.0
+    for n in notes:
+        at = np.flatnonzero((times >= n.start) & (times < n.end) & voiced)
+        if len(at) < 4:
+            continue
+        midi = 12.0 * np.log2(hz[at] / 440.0)
+        slope = np.polyfit(times[at], midi, 1)[0]
+        total += n.end - n.start
+        slid += (n.end - n.start) * (abs(slope) > GLIDE_ST_PER_S)
+    return slid / total if total else 0.0
+
+
+class _Detector:
+    """SwiftF0 for the evidence, on one ONNX thread behind a lock (its session is shared)."""
+
+    def __init__(self) -> None:
+        from swift_f0 import SwiftF0
+
+        self._f0 = SwiftF0(threads=1, spin=False)
+        self._lock = threading.Lock()
+
+    def detect(self, samples: np.ndarray):
+        with self._lock:
+            return self._f0.detect(samples, SAMPLE_RATE, fmin=FMIN_HZ, fmax=FMAX_HZ)
+
+
+_default: _Detector | None = None
+_default_lock = threading.Lock()
+
+
+def default_detector() -> _Detector:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = _Detector()
+        return _default
