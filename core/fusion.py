@@ -2,10 +2,10 @@
 
 Each song's fused score is the weighted mean of its cosine similarities per embedder (a song one
 embedder did not return takes that embedder's lowest returned score). The confidence that a song
-is the one in the query is a logistic function of two things a convincing match has: a high
-score, and a clear margin over the best *other* song. An out-of-catalog hum gives a middling top
-score with close runners-up; the real song stands out. The constants are calibrated on the
-evaluation set (``humbot eval``).
+is the one in the query comes from :mod:`core.calibration`: a high score, a clear margin over
+the best *other* song, a lead over the catalog's chance scores, all weighed by the catalog's
+size. An out-of-catalog hum gives a middling top score with close runners-up; the real song
+stands out.
 """
 
 from __future__ import annotations
@@ -13,24 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
-
+from core import calibration
 from core.settings import Gate
 from core.types import IndexHit
-
-#: confidence = sigmoid(LEVEL_SLOPE·(score − LEVEL_AT) + MARGIN_SLOPE·(margin − MARGIN_AT))
-#: Fitted by eye and logistic regression on the 60-song evaluation set (40 queries, 10 of them
-#: out of catalog): the margin separates right from wrong answers far better than the level —
-#: every right top-1 answer with a margin ≥ 0.05 was right, no wrong or out-of-catalog one had it.
-#: LEVEL_AT moved from 0.85 to 0.70 when the DTW clip went from 3 to 1.5 semitones (scores are
-#: 1 − cost/clip, so the same alignment now scores lower), and LEVEL_SLOPE from 10 to 30: in a
-#: small catalog the runner-up is far by chance, so the margin alone made an out-of-catalog hum
-#: in a 3-song catalog (score 0.58, margin 0.09) "81 % sure"; now 30 %. On the 300-song set
-#: (120 queries + 30 out of catalog): 85 of 98 right answers confident, 2 wrong ones, no
-#: out-of-catalog query (slope 10: 90, 2, 0). Fitted on that same set: no held-out check.
-LEVEL_AT, LEVEL_SLOPE = 0.70, 30.0
-MARGIN_AT, MARGIN_SLOPE = 0.045, 60.0
-
 
 @dataclass(frozen=True)
 class Fused:
@@ -39,11 +24,7 @@ class Fused:
     confidence: float
     offset_s: float
     scores: dict[str, float]  # raw cosine per embedder
-
-
-def confidence(score: float, margin: float) -> float:
-    z = LEVEL_SLOPE * (score - LEVEL_AT) + MARGIN_SLOPE * (margin - MARGIN_AT)
-    return float(1.0 / (1.0 + np.exp(-z)))
+    standing: calibration.Standing | None = None  # what ``confidence`` was computed from
 
 
 def convincing(hits: Mapping[str, list[IndexHit]], gates: Mapping[str, Gate]) -> dict[str, IndexHit]:
@@ -61,7 +42,7 @@ def convincing(hits: Mapping[str, list[IndexHit]], gates: Mapping[str, Gate]) ->
 
 
 def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float],
-         gates: Mapping[str, Gate] | None = None) -> list[Fused]:
+         gates: Mapping[str, Gate] | None = None, *, n_songs: int | None = None) -> list[Fused]:
     """One ranking of songs from each embedder's hits (sorted by fused score, descending).
 
     A gated embedder does not join the weighted mean: it is evidence only when it is
@@ -96,8 +77,11 @@ def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float],
         rows.append((song_id, score, offset, scores))
     rows.sort(key=lambda r: (-r[1], r[0]))
     out = []
+    n_songs = n_songs or len(rows)
+    chance = [r[1] for r in rows[1 : calibration.NULL_RANKS]]  # what the catalog gives by chance
     for i, (song_id, score, offset, scores) in enumerate(rows):
         # A one-song catalog has no runner-up: the margin is then over "no similarity".
         best_other = rows[0][1] if i > 0 else (rows[1][1] if len(rows) > 1 else 0.0)
-        out.append(Fused(song_id, float(score), confidence(score, score - best_other), offset, scores))
+        st = calibration.standing(score, score - best_other, chance[:i - 1] + chance[i:] if i else chance, n_songs)
+        out.append(Fused(song_id, float(score), calibration.confidence(st), offset, scores, st))
     return out

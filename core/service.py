@@ -237,7 +237,9 @@ class HumService:
             timings[stage] = max(stage_ms.get(stage, 0.0) for _, _, stage_ms in paths)
         t3 = time.perf_counter()
 
-        fused = fuse(hits, self.search_cfg.weights, self.search_cfg.gates)
+        # The confidence weighs the catalog's size: a chance match is likelier among more songs.
+        n_songs = len(filters.song_ids) if filters and filters.song_ids is not None else await self.count_songs()
+        fused = fuse(hits, self.search_cfg.weights, self.search_cfg.gates, n_songs=n_songs)
         # A query with no tune in it (a held note, speech, drums…) is never a confident answer,
         # unless a gated path (harmony) found a recording of the song itself: its fingerprint
         # is evidence of its own, and a phone recording of a band can be a poor single voice.
@@ -261,7 +263,7 @@ class HumService:
         await asyncio.to_thread(self.catalog.log_query, query_id, source, top.song.song_id if top else None, match,
                                 top.confidence if top else None)
         return SearchResponse(query_id, results, match, query.duration_s, query.truncated, clip, timings,
-                              reason=reason, evidence=heard)
+                              reason=reason, evidence=heard, standing=fused[0].standing if fused else None)
 
     @staticmethod
     def _evidence(query: audio_mod.Audio, by_rate: Mapping[int, np.ndarray]) -> evidence.QueryEvidence:

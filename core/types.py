@@ -7,6 +7,7 @@ from datetime import datetime
 
 import numpy as np
 
+from core.calibration import Standing
 from core.evidence import QueryEvidence
 
 
@@ -120,6 +121,7 @@ class SearchResponse:
     #: "not_in_catalog"), None for a match or an empty catalog.
     reason: str | None = None
     evidence: QueryEvidence | None = None  # how much tune the query carried
+    standing: Standing | None = None  # what the top result's confidence was computed from
 
     @property
     def best(self) -> SearchResult | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from core.fusion import confidence, fuse
+from core.calibration import chance_z, confidence, standing
+from core.fusion import fuse
 from core.settings import Gate
 from core.types import IndexHit
 
@@ -48,7 +49,22 @@ def test_gates_are_ignored_when_only_gated_embedders_answer() -> None:
     assert [f.song_id for f in fused] == ["a", "b"] and abs(fused[0].score - 0.6) < 1e-9
 
 
-def test_confidence_rewards_level_and_margin() -> None:
-    assert confidence(0.95, 0.15) > 0.99
-    assert confidence(0.60, 0.01) < 0.1
-    assert confidence(0.90, 0.05) > confidence(0.90, 0.02)
+def test_confidence_rewards_level_margin_and_standing_out_and_doubts_a_larger_catalog() -> None:
+    chance = [0.55, 0.52, 0.5, 0.5, 0.48, 0.45]
+    sure = confidence(standing(0.95, 0.15, chance, 300))
+    assert sure > 0.95
+    assert confidence(standing(0.60, 0.01, chance, 300)) < 0.1
+    assert confidence(standing(0.90, 0.05, chance, 300)) > confidence(standing(0.90, 0.02, chance, 300))
+    assert confidence(standing(0.80, 0.05, chance, 10_000)) <= confidence(standing(0.80, 0.05, chance, 300))
+
+
+def test_chance_z_measures_the_lead_over_the_rest_of_the_ranking() -> None:
+    assert abs(chance_z(1.0, [0.4, 0.5, 0.6]) - (1.0 - 0.5) / 0.0816496580927726) < 1e-6
+    assert chance_z(0.9, [0.5]) == 0.0  # too few to tell
+
+
+def test_fused_rows_carry_what_their_confidence_was_computed_from() -> None:
+    fused = fuse({"melody": _hits(a=(0.9, 1.0), b=(0.6, 2.0), c=(0.5, 0.0), d=(0.4, 0.0))}, W, G, n_songs=1000)
+    top = fused[0].standing
+    assert top is not None and abs(top.margin - 0.3) < 1e-9 and abs(top.log_songs - 6.907755) < 1e-5
+    assert fused[1].standing.margin < 0  # below the top: its margin is negative
