@@ -45,14 +45,21 @@ MIN_VOICED_S = 2.0  # seconds of pitched sound
 MIN_PITCHES = 3  # distinct pitches (semitones apart)
 MIN_STEPS = 4  # melodic steps between consecutive notes
 MIN_STEP_SIZES = 2  # distinct step sizes (a siren or a glide repeats one)
-#: Share of voiced time inside held notes. Singing and humming hold each syllable on a pitch;
-#: speech glides through its syllables, so its voiced frames wander off any note.
-MIN_HELD_SHARE = 0.6
+#: Share of voiced time (vibrato taken out) within half a semitone of its note. Singing and
+#: humming hold their notes (0.86–0.99 with vibrato up to ±120 cents and scoops); pitch that
+#: wanders off every note is no melody.
+MIN_HELD_SHARE = 0.5
 #: Semitones per second a note's pitch may slide and still count as held.
 GLIDE_ST_PER_S = 3.0
-#: Share of note time that may slide before the query sounds spoken. Festival speech: 0.41 and
-#: 0.46; festival singing, generated hums: 0.0.
-MAX_GLIDE_SHARE = 0.25
+#: Frames (16 ms) of the moving average that takes vibrato out of a note: 176 ms, one cycle at
+#: 5.7 Hz; a 4 Hz vibrato of ±80 cents is left at about ±30.
+VIBRATO_FRAMES = 11
+#: The middle share of a note its slide is measured on (scoops and fall-offs are at its ends).
+NOTE_MIDDLE = 0.6
+#: Share of note time that may slide before the query sounds spoken. Festival speech: 0.39 and
+#: 0.40; festival singing and generated hums: 0.0; a synthetic singer scooping 2 semitones into
+#: every note: 0.10–0.28.
+MAX_GLIDE_SHARE = 0.33
 #: A query judged to carry no tune keeps this share of its confidence: it still lists the
 #: closest songs, but never as a confident answer.
 NO_TUNE_FACTOR = 0.1
@@ -103,18 +110,18 @@ def judge(ev: QueryEvidence) -> str | None:
 
     Checked from the emptiest query up, so the reason names what is missing first: nothing
     pitched (noise, drums, silence, a mostly unvoiced recording) → ``no_tune``; one pitch
-    (a held note, "mmm", a tone) → ``one_note``; pitch that wanders off every note (speech)
-    → ``speech``; a few pitches or one step size repeated (a siren, a glide, two notes) →
-    ``too_little_melody``.
+    (a held note, "mmm", a tone) → ``one_note``; a few pitches or one step size repeated (a
+    siren, a glide, two notes) → ``too_little_melody``; notes that slide instead of being held
+    (speech) → ``speech``.
     """
     if ev.voiced_s < MIN_VOICED_S or ev.notes == 0:
         return NO_TUNE
     if ev.pitches <= 1:
         return ONE_NOTE
-    if ev.glide_share > MAX_GLIDE_SHARE or ev.held_share < MIN_HELD_SHARE:
-        return SPEECH
     if ev.pitches < MIN_PITCHES or ev.steps < MIN_STEPS or ev.step_sizes < MIN_STEP_SIZES:
         return TOO_LITTLE
+    if ev.glide_share > MAX_GLIDE_SHARE or ev.held_share < MIN_HELD_SHARE:
+        return SPEECH
     return None
 
 
@@ -133,32 +140,47 @@ def _step_sizes(midi: np.ndarray) -> int:
     return len(set(np.round(steps).astype(int).tolist()))
 
 
-def _held_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: list) -> float:
-    if not voiced.any():
-        return 0.0
-    midi = np.where(voiced, 69.0 + 12.0 * np.log2(np.maximum(hz, 1e-6) / 440.0), np.nan)
-    held = np.zeros(len(times), bool)
-    for n in notes:
-        at = (times >= n.start) & (times < n.end)
-        held |= at & (np.abs(midi - 69.0 - 12.0 * np.log2(n.pitch_hz / 440.0)) <= 0.5)
-    return float(held[voiced].mean())
+def _note_frames(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: list):
+    """Per note: (its pitch, the MIDI of its voiced frames smoothed over one vibrato cycle, their times).
 
-
-def _glide_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: list) -> float:
-    """Share of note time in notes whose voiced frames slide by more than GLIDE_ST_PER_S.
-
-    Spoken syllables glide (intonation falls or rises through each); sung and hummed notes are
-    held, and vibrato swings around the pitch without a trend, so its fitted slope stays small.
+    Vibrato (4–7 Hz, up to ±1 semitone in real singing) swings around the note; a moving
+    average over :data:`VIBRATO_FRAMES` frames removes most of it, so what is left is the
+    pitch's trend: held in singing, sliding in speech.
     """
-    total = slid = 0.0
     for n in notes:
         at = np.flatnonzero((times >= n.start) & (times < n.end) & voiced)
         if len(at) < 4:
             continue
-        midi = 12.0 * np.log2(hz[at] / 440.0)
-        slope = np.polyfit(times[at], midi, 1)[0]
-        total += n.end - n.start
-        slid += (n.end - n.start) * (abs(slope) > GLIDE_ST_PER_S)
+        midi = 69.0 + 12.0 * np.log2(hz[at] / 440.0)
+        k = min(VIBRATO_FRAMES, len(midi))
+        smooth = np.convolve(np.pad(midi, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, mode="valid")
+        yield 69.0 + 12.0 * np.log2(n.pitch_hz / 440.0), smooth, times[at]
+
+
+def _held_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: list) -> float:
+    if not voiced.any():
+        return 0.0
+    held = sum(int(np.sum(np.abs(smooth - pitch) <= 0.5)) for pitch, smooth, _ in _note_frames(times, hz, voiced, notes))
+    return held / int(voiced.sum())
+
+
+def _glide_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: list) -> float:
+    """Share of note time in notes whose pitch slides by more than GLIDE_ST_PER_S.
+
+    Spoken syllables glide (intonation falls or rises through each); sung and hummed notes are
+    held. The slope is fitted on the middle of each note (:data:`NOTE_MIDDLE`), so a singer's
+    scoop into a note or fall off its end does not count, and vibrato has no trend.
+    """
+    total = slid = 0.0
+    for _, smooth, t in _note_frames(times, hz, voiced, notes):
+        cut = int(len(t) * (1 - NOTE_MIDDLE) / 2)
+        mid = slice(cut, len(t) - cut)
+        if len(t[mid]) < 4:
+            continue
+        slope = np.polyfit(t[mid], smooth[mid], 1)[0]
+        dur = t[-1] - t[0]
+        total += dur
+        slid += dur * (abs(slope) > GLIDE_ST_PER_S)
     return slid / total if total else 0.0
 
 

@@ -59,3 +59,24 @@ def test_distinct_pitches_ignore_intonation_but_count_steps() -> None:
     assert evidence._distinct(np.array([60.0, 62.0, 64.1, 62.2])) == 3
     assert evidence._step_sizes(np.array([60.0, 65.0, 60.0, 65.0])) == 2  # up and down
     assert evidence._step_sizes(np.array([60.0, 61.0, 62.0, 63.0])) == 1  # a glide: one size
+
+
+def _singer(vibrato_cents: float, scoop_st: float, *, seed: int = 1, sr: int = 32000) -> np.ndarray:
+    """A tune sung with vibrato (5.5 Hz) and a scoop up into every note, with gaps between notes."""
+    r = np.random.default_rng(seed)
+    out = []
+    for p in 62 + np.cumsum(r.integers(-4, 5, 20)) % 14:
+        d = float(r.choice([0.3, 0.5, 0.75]))
+        t = np.arange(int(d * sr)) / sr
+        cents = vibrato_cents * np.sin(2 * np.pi * 5.5 * t) - 100 * scoop_st * np.exp(-t / 0.06)
+        ph = 2 * np.pi * np.cumsum(440 * 2 ** ((p - 69 + cents / 100) / 12)) / sr
+        env = np.minimum(1, np.minimum(t / 0.03, (d - t) / 0.05 + 1e-3))
+        out += [env * (np.sin(ph) + 0.5 * np.sin(2 * ph) + 0.3 * np.sin(3 * ph)), np.zeros(int(0.05 * sr))]
+    y = np.concatenate(out)
+    return (0.4 * y / np.abs(y).max()).astype(np.float32)
+
+
+@pytest.mark.parametrize(("vibrato", "scoop"), [(80, 0.0), (120, 1.0), (80, 2.0)])
+def test_wide_vibrato_and_scoops_are_still_singing(vibrato: float, scoop: float) -> None:
+    ev = _heard(_note(_singer(vibrato, scoop)))
+    assert evidence.judge(ev) is None, ev
