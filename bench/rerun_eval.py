@@ -26,12 +26,14 @@ def main() -> None:
     ap.add_argument("--dataset", type=Path, default=Path("eval-data/dataset"))
     ap.add_argument("--config", type=Path, default=Path("config.yaml"))
     ap.add_argument("--search", default="{}", help="JSON object of search settings to override")
+    ap.add_argument("--split", default="held-out", choices=("held-out", "fit", "all"),
+                    help="the split reported first (choose settings on fit, report on held-out)")
     args = ap.parse_args()
 
     cfg = variant_config(load_config(args.config), args.run.name, args.run / "data")
     search = cfg.search.model_validate({**cfg.search.model_dump(), **json.loads(args.search)})
     cfg = cfg.model_copy(update={"search": search})
-    report = run_eval(cfg, args.dataset / "manifest.json", args.out)
+    report = run_eval(cfg, args.dataset / "manifest.json", args.out, headline=args.split)
     print(report.as_text())
 
 

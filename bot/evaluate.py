@@ -3,18 +3,32 @@
 Imports the dataset's songs into a fresh data directory (the same ``HumService.add_song`` users
 go through), runs every query through ``HumService.search`` and reports, per query kind
 (hummed, sung, recorded): top-1, top-5, MRR, the share answered as a confident match; for
-out-of-catalog queries the false-match rate; and latency. A PNG shows the rank histogram per
-kind and one query's contour aligned on its song's melody.
+out-of-catalog queries the false-match rate per kind; for the no-song queries (held notes,
+sirens, glides, noise, speech, drums, crowds) the share answered as a match per subkind; the
+precision of confident answers; a reliability table of the confidence with its expected
+calibration error; and latency. A PNG shows the rank histogram per kind and one query's contour
+aligned on its song's melody.
 
-Pure functions here compute metrics from ranks; the command wires them to a service.
+Every figure is given per split of the data set (:func:`bot.evalset.dataset.split_of`): "fit"
+(what thresholds and weights may be chosen on), "held-out" (reporting only) and "all".
+
+``--duplicates`` then re-encodes every catalog song once (another codec and bit rate, a gain
+change, a second of silence in front), imports the copies as versions and runs the queries again
+(:func:`duplicates_pass`).
+
+Pure functions here compute metrics from per-query rows; the command wires them to a service.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import json
+import subprocess
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +38,10 @@ import numpy as np
 from bot.config import Config
 from bot.evalset.dataset import cpu_seconds
 from bot.wiring import build_service
+
+SPLITS = ("held-out", "fit", "all")
+#: The three families of queries, as the report groups them.
+IN_CATALOG, OUT_OF_CATALOG, NO_SONG = "in-catalog", "out-of-catalog", "nosong"
 
 
 @dataclass
@@ -39,29 +57,159 @@ class KindReport:
     latency_p95_ms: float = 0.0
 
 
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """Queries whose top answer's confidence lies in [lo, hi) (the last bin includes 1.0)."""
+
+    lo: float
+    hi: float
+    n: int
+    mean_confidence: float | None  # None for an empty bin
+    share_right: float | None
+
+
+@dataclass(frozen=True)
+class Reliability:
+    bins: list[ReliabilityBin]
+    ece: float  # expected calibration error: Σ n_b / N · |share right_b − mean confidence_b|
+    n: int
+
+
+def reliability_table(confidence: Sequence[float], right: Sequence[bool],
+                      n_bins: int = 10) -> tuple[list[ReliabilityBin], float]:
+    """Calibration of a confidence: equal-width bins over [0, 1], and the expected calibration
+    error (ECE) weighted by bin count.
+
+    ``confidence``: shape (n,), each in [0, 1]; ``right``: shape (n,), whether that answer was
+    right. A confidence of exactly 1.0 falls in the last bin. Returns (``n_bins`` bins, ECE);
+    an empty bin has None for its mean and share, and with no queries the ECE is 0.
+    """
+    c = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)
+    r = np.asarray(right, dtype=bool)
+    if c.shape != r.shape:
+        raise ValueError(f"confidence {c.shape} and right {r.shape} differ in shape")
+    idx = np.minimum((c * n_bins).astype(int), n_bins - 1)
+    bins, ece = [], 0.0
+    for b in range(n_bins):
+        sel = idx == b
+        k = int(sel.sum())
+        mean_c = float(c[sel].mean()) if k else None
+        share = float(r[sel].mean()) if k else None
+        if k:
+            ece += k / len(c) * abs(share - mean_c)
+        bins.append(ReliabilityBin(round(b / n_bins, 6), round((b + 1) / n_bins, 6), k, mean_c, share))
+    return bins, float(ece)
+
+
+@dataclass
+class SubkindReport:
+    subkind: str
+    n: int
+    matched: float  # share answered as a match: every one of them is a false match
+
+
+@dataclass
+class SplitReport:
+    """Every figure of the report over one split's queries ("fit", "held-out" or "all")."""
+
+    split: str
+    kinds: list[KindReport]
+    overall: KindReport
+    out_of_catalog: int
+    false_match_rate: float  # out-of-catalog queries answered as a confident match
+    out_of_catalog_by_kind: dict[str, dict[str, float]]  # kind → {"n", "false_match_rate"}
+    nosong: list[SubkindReport]
+    nosong_n: int
+    nosong_match_rate: float  # no-song queries answered as a match (all of them false)
+    confident: int  # answers given as a match, all families
+    precision_confident: float | None  # of those, the share that were right
+    in_catalog_matched: float  # in-catalog queries answered as a match
+    reliability: Reliability
+    reasons: dict[str, dict[str, int]]  # family → reason (or "match") → count
+
+
+@dataclass
+class DuplicatesReport:
+    """``--duplicates``: every catalog song imported a second time as a re-encoded copy."""
+
+    copies: int
+    recognised: float  # copies reported as a duplicate of their original
+    stored: float  # copies stored as a song of their own (a version)
+    top1_before: float  # in-catalog queries, before the copies
+    top1_either: float  # after: top-1 is the expected song or a version of it
+    confident_before: int
+    still_confident: float  # of the answers confident before, the share still confident
+    false_match_after: float  # out-of-catalog and no-song queries answered as a match, after
+    catalog_size: int
+    failures: list[str] = field(default_factory=list)
+
+    def as_text(self) -> str:
+        return (f"duplicates: {self.copies} copies, {self.recognised:.1%} recognised as duplicates "
+                f"({self.stored:.1%} stored as versions; catalog now {self.catalog_size}); in-catalog top-1 "
+                f"{self.top1_before:.1%} before, {self.top1_either:.1%} after (either version counts); "
+                f"{self.still_confident:.1%} of {self.confident_before} confident answers still confident; "
+                f"false matches after {self.false_match_after:.1%}")  # fmt: skip
+
+
 @dataclass
 class EvalReport:
     songs: int
     embedders: list[str]
-    kinds: list[KindReport]
+    kinds: list[KindReport]  # the "all" split, as before splits existed
     overall: KindReport
     out_of_catalog: int
     false_match_rate: float  # out-of-catalog queries answered as a confident match
     import_cpu_s_per_audio_min: float
     failures: list[str] = field(default_factory=list)
+    splits: dict[str, SplitReport] = field(default_factory=dict)
+    headline: str = "held-out"  # the split as_text() shows first
+    duplicates: DuplicatesReport | None = None
 
-    def as_text(self) -> str:
-        lines = [f"songs: {self.songs}, embedders: {'+'.join(self.embedders)}",
-                 f"{'kind':10s} {'n':>4s} {'top-1':>7s} {'top-5':>7s} {'MRR':>6s} {'match':>6s} {'p50 ms':>7s} {'p95 ms':>7s}"]
-        for k in [*self.kinds, self.overall]:
-            lines.append(f"{k.kind:10s} {k.n:4d} {k.top1:7.1%} {k.top5:7.1%} {k.mrr:6.3f} {k.matched:6.1%} "
-                         f"{k.latency_p50_ms:7.0f} {k.latency_p95_ms:7.0f}")
-        lines.append(f"out-of-catalog: {self.out_of_catalog} queries, false-match rate {self.false_match_rate:.1%} "
-                     f"(answered 'no confident match': {1 - self.false_match_rate:.1%})")
+    def as_text(self, split: str | None = None) -> str:
+        first = split or self.headline
+        lines = [f"songs: {self.songs}, embedders: {'+'.join(self.embedders)}"]
+        order = [first, *[s for s in SPLITS if s != first]]
+        for name in order:
+            if name in self.splits:
+                lines += _split_text(self.splits[name], reliability=name == first)
+        if not self.splits:  # a report built before splits existed
+            lines += _kind_table([*self.kinds, self.overall])
         lines.append(f"import: {self.import_cpu_s_per_audio_min:.1f} CPU s per minute of audio")
+        if self.duplicates is not None:
+            lines.append(self.duplicates.as_text())
         if self.failures:
             lines.append(f"errors: {len(self.failures)} (first: {self.failures[0]})")
         return "\n".join(lines)
+
+
+def _kind_table(kinds: list[KindReport]) -> list[str]:
+    lines = [f"{'kind':10s} {'n':>4s} {'top-1':>7s} {'top-5':>7s} {'MRR':>6s} {'match':>6s} {'p50 ms':>7s} {'p95 ms':>7s}"]
+    for k in kinds:
+        lines.append(f"{k.kind:10s} {k.n:4d} {k.top1:7.1%} {k.top5:7.1%} {k.mrr:6.3f} {k.matched:6.1%} "
+                     f"{k.latency_p50_ms:7.0f} {k.latency_p95_ms:7.0f}")
+    return lines
+
+
+def _split_text(r: SplitReport, *, reliability: bool) -> list[str]:
+    lines = [f"== split: {r.split} ({r.overall.n} in-catalog, {r.out_of_catalog} out-of-catalog, "
+             f"{r.nosong_n} no-song queries) =="]
+    lines += _kind_table([*r.kinds, r.overall])
+    per_kind = ", ".join(f"{k} {v['false_match_rate']:.1%} of {int(v['n'])}" for k, v in r.out_of_catalog_by_kind.items())
+    lines.append(f"out-of-catalog: {r.out_of_catalog} queries, false-match rate {r.false_match_rate:.1%} "
+                 f"(answered 'no confident match': {1 - r.false_match_rate:.1%})" + (f"; {per_kind}" if per_kind else ""))
+    if r.nosong_n:
+        sub = ", ".join(f"{s.subkind} {s.matched:.0%} of {s.n}" for s in r.nosong)
+        lines.append(f"no-song: {r.nosong_n} queries, answered as a match {r.nosong_match_rate:.1%} ({sub})")
+    prec = f"{r.precision_confident:.1%} right" if r.precision_confident is not None else "none"
+    lines.append(f"confident answers: {r.confident}, {prec}; in-catalog answered as a match {r.in_catalog_matched:.1%}")
+    if reliability:
+        lines.append(f"reliability ({r.split}, {r.reliability.n} queries; right = top-1 is the expected song):")
+        lines.append(f"  {'confidence':>11s} {'n':>4s} {'mean conf':>9s} {'right':>6s}")
+        for b in r.reliability.bins:
+            if b.n:
+                lines.append(f"  {b.lo:4.1f}–{b.hi:<4.1f}   {b.n:4d} {b.mean_confidence:9.3f} {b.share_right:6.1%}")
+        lines.append(f"  ECE {r.reliability.ece:.3f}")
+    return lines  # fmt: skip
 
 
 def summarize(kind: str, ranks: list[int | None], matched: list[bool], latencies_ms: list[float]) -> KindReport:
@@ -82,8 +230,144 @@ def summarize(kind: str, ranks: list[int | None], matched: list[bool], latencies
     )  # fmt: skip
 
 
+def family(row: dict[str, Any]) -> str:
+    """in-catalog, out-of-catalog or nosong, from a per-query row."""
+    if row["kind"] == "nosong":
+        return NO_SONG
+    return IN_CATALOG if row.get("expected") else OUT_OF_CATALOG
+
+
+def is_right(row: dict[str, Any]) -> bool:
+    """The top answer is the expected song. Out-of-catalog and no-song queries have no right
+    answer: whatever comes first is wrong."""
+    return family(row) == IN_CATALOG and row.get("rank") == 1
+
+
+def split_report(rows: Sequence[dict[str, Any]], split: str) -> SplitReport:
+    """The report's figures over the rows of ``split`` ("all": every row). Rows as
+    ``queries.jsonl`` holds them: ``kind``, ``subkind``, ``split``, ``expected``, ``rank``,
+    ``match``, ``confidence``, ``reason``, ``latency_ms``."""
+    rows = [r for r in rows if split == "all" or r.get("split") == split]
+    fam: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        fam[family(r)].append(r)
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in fam[IN_CATALOG]:
+        by_kind[r["kind"]].append(r)
+
+    def summ(kind: str, rs: list[dict[str, Any]]) -> KindReport:
+        return summarize(kind, [r["rank"] for r in rs], [r["match"] for r in rs], [r["latency_ms"] for r in rs])
+
+    ooc = fam[OUT_OF_CATALOG]
+    ooc_kind: dict[str, list[bool]] = defaultdict(list)
+    for r in ooc:
+        ooc_kind[r["kind"]].append(bool(r["match"]))
+    nos = fam[NO_SONG]
+    nos_sub: dict[str, list[bool]] = defaultdict(list)
+    for r in nos:
+        nos_sub[r.get("subkind") or "?"].append(bool(r["match"]))
+    confident = [r for r in rows if r["match"]]
+    inc = fam[IN_CATALOG]
+    reasons = {f: dict(Counter("match" if r["match"] else (r.get("reason") or "none") for r in rs))
+               for f, rs in sorted(fam.items())}  # fmt: skip
+    return SplitReport(
+        split=split,
+        kinds=[summ(k, v) for k, v in sorted(by_kind.items())],
+        overall=summ("overall", inc),
+        out_of_catalog=len(ooc),
+        false_match_rate=sum(r["match"] for r in ooc) / len(ooc) if ooc else 0.0,
+        out_of_catalog_by_kind={k: {"n": len(v), "false_match_rate": sum(v) / len(v)} for k, v in sorted(ooc_kind.items())},
+        nosong=[SubkindReport(k, len(v), sum(v) / len(v)) for k, v in sorted(nos_sub.items())],
+        nosong_n=len(nos),
+        nosong_match_rate=sum(r["match"] for r in nos) / len(nos) if nos else 0.0,
+        confident=len(confident),
+        precision_confident=sum(is_right(r) for r in confident) / len(confident) if confident else None,
+        in_catalog_matched=sum(r["match"] for r in inc) / len(inc) if inc else 0.0,
+        reliability=Reliability(*reliability_table([r["confidence"] for r in rows], [is_right(r) for r in rows]),
+                                n=len(rows)),
+        reasons=reasons,
+    )  # fmt: skip
+
+
+def build_report(rows: Sequence[dict[str, Any]], *, songs: int, embedders: list[str],
+                 import_cpu_s_per_audio_min: float, failures: Sequence[str] = (),
+                 headline: str = "held-out") -> EvalReport:
+    """The whole report from per-query rows: every split, with "all" also in the top-level
+    fields that reports had before splits."""
+    splits = {s: split_report(rows, s) for s in SPLITS}
+    a = splits["all"]
+    return EvalReport(songs=songs, embedders=embedders, kinds=a.kinds, overall=a.overall,
+                      out_of_catalog=a.out_of_catalog, false_match_rate=a.false_match_rate,
+                      import_cpu_s_per_audio_min=import_cpu_s_per_audio_min, failures=list(failures),
+                      splits=splits, headline=headline)  # fmt: skip
+
+
+def _jsonable(o: Any) -> Any:
+    """json.dumps' fallback for numpy scalars and arrays (the evidence holds some)."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if dataclasses.is_dataclass(o):
+        return asdict(o)
+    return str(o)
+
+
+def _row(q: dict[str, Any], resp: Any, expected: str | None, ms: float, catalog_size: int,
+         canonical: dict[str, str] | None = None) -> dict[str, Any]:
+    """One query's result as queries.jsonl holds it. ``canonical``: song id → the id it is a
+    copy of (the duplicates pass), so that either version counts as the expected song."""
+    canonical = canonical or {}
+
+    def base_id(r: Any) -> str:
+        sid = r.song.song_id
+        return getattr(r.song, "version_of", None) or canonical.get(sid, sid)
+
+    got = [base_id(r) for r in resp.results]
+    rank = got.index(expected) + 1 if expected in got else None
+    evidence = getattr(resp, "evidence", None)
+    if evidence is not None and dataclasses.is_dataclass(evidence):
+        evidence = asdict(evidence)
+    res = resp.results
+    return {"id": q.get("id"), "file": q["file"], "kind": q["kind"], "subkind": q.get("subkind"),
+            "split": q.get("split"), "expected": expected, "rank": rank, "match": resp.match,
+            "confidence": res[0].confidence if res else 0.0,
+            # raw fused scores of the top two, for calibrating the confidence
+            "score": res[0].score if res else 0.0,
+            "second": res[1].score if len(res) > 1 else 0.0,
+            "top_song": res[0].song.song_id if res else None,
+            "offset_s": res[0].offset_s if res else None,
+            "reason": getattr(resp, "reason", None), "evidence": evidence,
+            "catalog_size": catalog_size, "latency_ms": ms}  # fmt: skip
+
+
+async def _search_all(service: Any, base: Path, queries: list[dict[str, Any]], id_map: dict[str, str], *,
+                      top_k: int, catalog_size: int, progress: bool, desc: str,
+                      canonical: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    from tqdm import tqdm
+
+    rows, failures = [], []
+    for q in tqdm(queries, desc=desc, disable=not progress):
+        t0 = time.perf_counter()
+        try:
+            resp = await service.search((base / q["file"]).read_bytes(), filename=Path(q["file"]).name,
+                                        top_k=top_k, with_clip=True, source="eval")
+        except Exception as e:  # an eval run reports failures instead of stopping
+            failures.append(f"{q['file']}: {e}")
+            continue
+        ms = (time.perf_counter() - t0) * 1000
+        expected = id_map.get(q["song"]) if q.get("song") else None
+        rows.append(_row(q, resp, expected, ms, catalog_size, canonical))
+    return rows, failures
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r, default=_jsonable) + "\n" for r in rows))
+
+
 async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: int = 10,
-                   limit_songs: int | None = None, progress: bool = True) -> EvalReport:
+                   limit_songs: int | None = None, progress: bool = True, headline: str = "held-out",
+                   duplicates: bool = False) -> EvalReport:
     from tqdm import tqdm
 
     manifest = json.loads(manifest_path.read_text())
@@ -94,6 +378,7 @@ async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: in
 
     service = build_service(cfg)
     await service.start()
+    dup: DuplicatesReport | None = None
     try:
         id_map: dict[str, str] = {}  # dataset song id → catalog song id
         audio_s = 0.0
@@ -104,57 +389,121 @@ async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: in
             id_map[s["id"]] = res.song.song_id
             audio_s += res.song.duration_s
         import_cpu = (cpu_seconds() - c0) / max(audio_s / 60, 1e-9)
-
-        per_kind: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-        ooc_matched: list[bool] = []
-        failures: list[str] = []
-        rows = []
-        for q in tqdm(queries, desc="searching", disable=not progress):
-            t0 = time.perf_counter()
-            try:
-                resp = await service.search((base / q["file"]).read_bytes(), filename=Path(q["file"]).name,
-                                            top_k=top_k, with_clip=True, source="eval")
-            except Exception as e:  # an eval run reports failures instead of stopping
-                failures.append(f"{q['file']}: {e}")
-                continue
-            ms = (time.perf_counter() - t0) * 1000
-            got = [r.song.song_id for r in resp.results]
-            expected = id_map.get(q["song"]) if q.get("song") else None
-            rank = got.index(expected) + 1 if expected in got else None
-            rows.append({"file": q["file"], "kind": q["kind"], "expected": expected, "rank": rank,
-                         "match": resp.match, "confidence": resp.results[0].confidence if resp.results else 0.0,
-                         # raw fused scores of the top two, for calibrating the confidence
-                         "score": resp.results[0].score if resp.results else 0.0,
-                         "second": resp.results[1].score if len(resp.results) > 1 else 0.0,
-                         "offset_s": resp.results[0].offset_s if resp.results else None,
-                         "latency_ms": ms})
-            if expected is None:
-                ooc_matched.append(resp.match)
-                continue
-            d = per_kind[q["kind"]]
-            d["ranks"].append(rank)
-            d["matched"].append(resp.match)
-            d["lat"].append(ms)
         stats = await service.index.stats()
+        rows, failures = await _search_all(service, base, queries, id_map, top_k=top_k, catalog_size=stats.songs,
+                                           progress=progress, desc="searching")
         example = await _aligned_example(service, base, rows)
+        if duplicates:
+            dup = await duplicates_pass(service, base, songs, queries, id_map, rows, out_dir, top_k=top_k,
+                                        seed=int(manifest.get("seed", 0)), progress=progress)
     finally:
         await service.close()
 
-    kinds = [summarize(k, v["ranks"], v["matched"], v["lat"]) for k, v in sorted(per_kind.items())]
-    all_ranks = [r for v in per_kind.values() for r in v["ranks"]]
-    all_matched = [m for v in per_kind.values() for m in v["matched"]]
-    all_lat = [x for v in per_kind.values() for x in v["lat"]]
-    report = EvalReport(
-        songs=stats.songs, embedders=list(stats.segments), kinds=kinds,
-        overall=summarize("overall", all_ranks, all_matched, all_lat),
-        out_of_catalog=len(ooc_matched), false_match_rate=(sum(ooc_matched) / len(ooc_matched)) if ooc_matched else 0.0,
-        import_cpu_s_per_audio_min=import_cpu, failures=failures,
-    )  # fmt: skip
+    report = build_report(rows, songs=stats.songs, embedders=list(stats.segments), import_cpu_s_per_audio_min=import_cpu,
+                          failures=failures, headline=headline)  # fmt: skip
+    report.duplicates = dup
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (out_dir / "report.json").write_text(json.dumps(asdict(report), indent=2))
+    _write_rows(out_dir / "queries.jsonl", rows)
+    (out_dir / "report.json").write_text(json.dumps(asdict(report), indent=2, default=_jsonable))
     plot(report, rows, out_dir / "eval.png", example)
     return report
+
+
+# ----------------------------------------------------------------------------- duplicates
+
+
+@dataclass(frozen=True)
+class Reencode:
+    """How a copy of a song is made: what a second upload of the same recording looks like."""
+
+    codec: str  # "opus" | "aac" | "mp3"
+    ext: str  # "ogg" | "m4a" | "mp3"
+    bitrate_kbps: int
+    gain_db: float  # ±3–6 dB
+    lead_silence_s: float  # silence added in front, about 1 s
+
+
+_REENCODE = {"opus": ("ogg", ("-c:a", "libopus")), "aac": ("m4a", ("-c:a", "aac")),
+             "mp3": ("mp3", ("-c:a", "libmp3lame"))}  # fmt: skip
+
+
+def plan_reencode(song_id: str, fmt: str, seed: int = 0) -> Reencode:
+    """The copy of song ``song_id`` (stored as ``fmt``): another codec than the original's
+    (an MP3 becomes Opus or AAC), 96–192 kbps, a gain change of 3–6 dB either way and 0.8–1.2 s
+    of silence in front. Deterministic from the song id and ``seed``."""
+    h = hashlib.sha256(f"dup|{seed}|{song_id}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(h[:8], "little"))
+    codecs = [c for c in _REENCODE if c != fmt]
+    codec = codecs[int(rng.integers(len(codecs)))]
+    gain = float(rng.uniform(3.0, 6.0)) * (1 if rng.random() < 0.5 else -1)
+    return Reencode(codec, _REENCODE[codec][0], int(rng.choice([96, 128, 160, 192])), round(gain, 2),
+                    round(float(rng.uniform(0.8, 1.2)), 3))  # fmt: skip
+
+
+def reencode(src: Path, dst: Path, r: Reencode) -> Path:
+    """Write the copy ``r`` of ``src`` to ``dst`` with ffmpeg (atomically; tags kept)."""
+    ms = int(round(r.lead_silence_s * 1000))
+    tmp = dst.with_name(f".{dst.name}.part")
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(src), "-vn",
+           "-af", f"adelay={ms}:all=1,volume={r.gain_db:+.2f}dB", *_REENCODE[r.codec][1], "-b:a", f"{r.bitrate_kbps}k",
+           "-fflags", "+bitexact", "-f", {"ogg": "ogg", "m4a": "ipod", "mp3": "mp3"}[r.ext], str(tmp)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"ffmpeg could not re-encode {src.name}: {proc.stderr.decode(errors='replace')[-400:]}")
+    tmp.replace(dst)
+    return dst
+
+
+async def duplicates_pass(service: Any, base: Path, songs: list[dict[str, Any]], queries: list[dict[str, Any]],
+                          id_map: dict[str, str], rows_before: list[dict[str, Any]], out_dir: Path, *,
+                          top_k: int = 10, seed: int = 0, progress: bool = True) -> DuplicatesReport:
+    """Import a re-encoded copy (:func:`plan_reencode`) of every catalog song with
+    ``on_duplicate="version"``, then run ``queries`` again. Copies go to ``out_dir/duplicates``,
+    the new rows to ``out_dir/duplicates.jsonl``."""
+    from tqdm import tqdm
+
+    copies = out_dir / "duplicates"
+    copies.mkdir(parents=True, exist_ok=True)
+    recognised = stored = 0
+    canonical: dict[str, str] = {}  # a copy's catalog id → its original's
+    failures: list[str] = []
+    for s in tqdm(songs, desc="duplicates", disable=not progress):
+        r = plan_reencode(s["id"], s.get("format") or Path(s["file"]).suffix[1:], seed)
+        dst = copies / f"{s['id']}-{r.codec}-{r.bitrate_kbps}k-{r.gain_db:+.1f}dB.{r.ext}"
+        try:
+            if not dst.exists():
+                await asyncio.to_thread(reencode, base / s["file"], dst, r)
+            res = await service.add_song(dst.read_bytes(), filename=dst.name, title=s["title"], artist=s.get("artist"),
+                                         added_by="eval-duplicate", on_duplicate="version")  # fmt: skip
+        except Exception as e:
+            failures.append(f"{dst.name}: {e}")
+            continue
+        original = id_map[s["id"]]
+        of = getattr(res, "duplicate_of", None)
+        recognised += of is not None and of.song_id == original
+        if res.created and res.song.song_id != original:
+            stored += 1
+            canonical[res.song.song_id] = original
+    stats = await service.index.stats()
+    rows, qfail = await _search_all(service, base, queries, id_map, top_k=top_k, catalog_size=stats.songs,
+                                    progress=progress, desc="searching again", canonical=canonical)
+    _write_rows(out_dir / "duplicates.jsonl", rows)
+    inc_before = [r for r in rows_before if family(r) == IN_CATALOG]
+    inc_after = [r for r in rows if family(r) == IN_CATALOG]
+    conf = [r["file"] for r in rows_before if r["match"]]
+    after = {r["file"]: r for r in rows}
+    wrong = [r for r in rows if family(r) != IN_CATALOG]
+    n = max(len(songs), 1)
+    return DuplicatesReport(
+        copies=len(songs), recognised=recognised / n, stored=stored / n,
+        top1_before=sum(is_right(r) for r in inc_before) / len(inc_before) if inc_before else 0.0,
+        top1_either=sum(is_right(r) for r in inc_after) / len(inc_after) if inc_after else 0.0,
+        confident_before=len(conf),
+        still_confident=sum(bool(after.get(f, {}).get("match")) for f in conf) / len(conf) if conf else 0.0,
+        false_match_after=sum(r["match"] for r in wrong) / len(wrong) if wrong else 0.0,
+        catalog_size=stats.songs, failures=failures + qfail,
+    )  # fmt: skip
 
 
 @dataclass
@@ -222,11 +571,14 @@ def plot(report: EvalReport, rows: list[dict[str, Any]], path: Path, example: Al
     groups = {
         "right (top-1)": [r["confidence"] for r in rows if r["expected"] and r["rank"] == 1],
         "wrong": [r["confidence"] for r in rows if r["expected"] and r["rank"] != 1],
-        "out of catalog": [r["confidence"] for r in rows if not r["expected"]],
+        "out of catalog": [r["confidence"] for r in rows if family(r) == OUT_OF_CATALOG],
+        "no song": [r["confidence"] for r in rows if family(r) == NO_SONG],
     }
-    ax2.hist(list(groups.values()), bins=np.linspace(0, 1, 21), label=list(groups), stacked=False)
+    groups = {k: v for k, v in groups.items() if v}
+    if groups:
+        ax2.hist(list(groups.values()), bins=np.linspace(0, 1, 21), label=list(groups), stacked=False)
+        ax2.legend()
     ax2.set_xlabel("confidence of the top answer")
-    ax2.legend()
     ax2.set_title("calibration")
     if example is not None:
         t_song = example.start_s + np.arange(len(example.song_frames)) / example.frame_rate

@@ -1,10 +1,11 @@
-"""humbot's evaluation and demo data: songs rendered from public-domain scores, and voice-note
-queries of them (hummed, sung, recorded) with ground truth. Everything is generated locally
-from a seed — music21's bundled corpus, GM soundfonts through fluidsynth, festival's singing
-mode, ffmpeg — nothing is downloaded.
+"""humbot's evaluation and demo data: songs rendered from public-domain scores, voice-note
+queries of them (hummed, sung, recorded) with ground truth, and voice notes with no song in them
+(held notes, sirens, glides, noise, speech, drums, crowds). Everything is generated locally from
+a seed — music21's bundled corpus, GM soundfonts through fluidsynth, festival's singing and
+speaking modes, ffmpeg — nothing is downloaded.
 
     from bot.evalset import build_dataset, demo_dataset, load_manifest
-    manifest = build_dataset("data/eval", n_songs=300, n_queries_per_kind=40, n_out_of_catalog=30, seed=0)
+    manifest = build_dataset("data/eval", n_songs=300, n_queries_per_kind=40, n_out_of_catalog=60, seed=0)
 
 See :mod:`bot.evalset.dataset` for the layout and the manifest, :mod:`bot.evalset.queries` for
 the ground-truth conventions (offset, key shift, tempo).
@@ -16,9 +17,12 @@ from bot.evalset.dataset import (
     MissingTools,
     build_dataset,
     check_tools,
+    default_outside,
     demo_dataset,
     load_manifest,
+    split_of,
 )
+from bot.evalset.nosong import SUBKINDS, NoSongPlan, plan_nosong, render_nosong
 from bot.evalset.queries import (
     KINDS,
     QueryNote,
@@ -32,6 +36,12 @@ from bot.evalset.scores import Melody, Note, load_melodies
 
 __all__ = [
     "KINDS",
+    "SUBKINDS",
+    "NoSongPlan",
+    "default_outside",
+    "plan_nosong",
+    "render_nosong",
+    "split_of",
     "BuildStats",
     "Melody",
     "MissingTools",

@@ -1,4 +1,5 @@
-"""``python -m bot.evalset OUT_DIR [--songs N] [--queries N] [--outside N] [--seed S] [--demo]``:
+"""``python -m bot.evalset OUT_DIR [--songs N] [--queries N] [--outside N] [--outside-songs N]
+[--nosong N] [--seed S] [--demo]``:
 build (or refresh) a data set and print its build figures."""
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out_dir")
     ap.add_argument("--songs", type=int, default=300)
     ap.add_argument("--queries", type=int, default=40, help="queries per kind (hummed, sung, recorded)")
-    ap.add_argument("--outside", type=int, default=30, help="out-of-catalog queries")
+    ap.add_argument("--outside", type=int, default=60, help="out-of-catalog queries")
+    ap.add_argument("--outside-songs", type=int, default=None,
+                    help="tunes held out of the catalog (default: 30 %% of all tunes)")
+    ap.add_argument("--nosong", type=int, default=12, help="no-song queries per subkind")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--demo", action="store_true", help="the demo preset: 10 songs, 2 hummed queries")
@@ -36,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
             args.queries,
             args.outside,
             args.seed,
+            n_outside=args.outside_songs,
+            n_nosong=args.nosong,
             workers=args.workers,
             progress=progress,
         )

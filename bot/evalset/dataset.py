@@ -4,7 +4,7 @@ Layout of ``out_dir``::
 
     manifest.json            songs, queries and how they were built (see build_dataset)
     songs/                   the catalog: import these (MP3/FLAC/WAV, tagged title/artist)
-    queries/                 voice notes (OGG/Opus), in-catalog and out-of-catalog
+    queries/                 voice notes (OGG/Opus): in-catalog, out-of-catalog, and no-song
     outside/                 songs that are NOT in the catalog (sources of out-of-catalog
                              "recorded" queries) — never import these
     truth/songs/*.json       each song's plan: the melody as it sounds (s, MIDI), chords, parts
@@ -16,10 +16,15 @@ Layout of ``out_dir``::
   sung by festival), ``lead`` (instrument or voice), ``qpm``, ``key``, ``melody_db`` (melody RMS
   over band RMS where it plays; negative = under the band), ``tune_id``, ``truth``;
 * ``outside[]``: the same for out-of-catalog tunes (``file`` is null unless a recording needed it);
+  by default 30 % of all tunes are held out (:func:`default_outside`);
 * ``queries[]``: ``id``, ``file``, ``kind`` (hummed/sung/recorded), ``song`` (expected song id, or
   null when out of catalog), ``source`` (the song it was taken from), ``offset_s``,
   ``alt_offsets_s``, ``key_shift``, ``register_shift``, ``tempo``, ``duration_s``, ``lead_s``,
   ``performer``, ``bitrate_kbps``, ``truth`` — see :mod:`bot.evalset.queries` for their meaning;
+  no-song queries (``kind`` "nosong", see :mod:`bot.evalset.nosong`) have ``subkind``,
+  ``variant`` and ``pitches_hz`` instead, and null ``song``/``source``;
+* every song, outside tune and query has ``split``: "fit" (for choosing thresholds and weights)
+  or "held-out" (for reporting only), see :func:`split_of`;
 * ``build``: files rendered/reused, wall time, CPU seconds per song and per query kind.
 
 Everything follows from ``seed`` and the parameters; nothing is downloaded. Each file's
@@ -48,6 +53,7 @@ import numpy as np
 from bot.evalset.arrange import SongPlan, plan_song
 from bot.evalset.festival import missing_voices
 from bot.evalset.instruments import missing_soundfonts
+from bot.evalset.nosong import NOSONG_VERSION, SUBKINDS, NoSongPlan, plan_nosong, render_nosong
 from bot.evalset.queries import KINDS, QueryPlan, plan_recorded_query, plan_voice_query, render_query
 from bot.evalset.render import DEFAULT_SR, render_song
 from bot.evalset.scores import Melody, load_melodies
@@ -59,6 +65,13 @@ RENDER_VERSION = 1
 MANIFEST_VERSION = 1
 #: Catalog files come in the formats people have, mostly MP3 (FLAC/WAV are 5–10× bigger).
 SONG_FORMATS = {"mp3": 0.7, "flac": 0.2, "wav": 0.1}
+#: Share of all tunes held out of the catalog by default (sources of out-of-catalog queries).
+OUTSIDE_SHARE = 0.3
+#: Earlier builds held out this many tunes, drawn by lot among the first ``n_songs + 30``; the
+#: first lot is still drawn that way (the rest are the next tunes of the corpus), so a catalog
+#: of earlier builds is the same catalog now and figures stay comparable.
+FIRST_OUTSIDE_LOT = 30
+SPLITS = ("fit", "held-out")
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,20 @@ def song_id_for(m: Melody) -> str:
     return "s" + hashlib.sha256(m.tune_id.encode()).hexdigest()[:8]
 
 
+def split_of(key: str) -> str:
+    """"fit" or "held-out", 50/50, from a stable hash of ``key`` (a song id, or a no-song
+    query's own id). Independent of the seed and of everything else in the set, so a song —
+    and every query taken from it — stays on its side when the set grows."""
+    return SPLITS[hashlib.sha256(f"split|{key}".encode()).digest()[0] & 1]
+
+
+def default_outside(n_songs: int, share: float = OUTSIDE_SHARE) -> int:
+    """Tunes to hold out so that they are ``share`` of all tunes: outside / (catalog +
+    outside) ≥ ``share`` (300 catalog songs → 129 outside)."""
+    # rounded before the ceiling: 0.3 · 7 / 0.7 is 3.0000000000000004 in floating point
+    return int(np.ceil(round(share * n_songs / (1.0 - share), 9)))
+
+
 def cpu_seconds() -> float:
     """CPU seconds of this process (all threads) and of its finished children (ffmpeg, fluidsynth…)."""
     a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -142,6 +169,15 @@ def _render_query_job(args: tuple[QueryPlan, str, str | None, int, str, str]) ->
         "target": [asdict(n) for n in q.target],
     }
     _write_json(Path(truth_path), truth)
+    return cpu
+
+
+def _render_nosong_job(args: tuple[NoSongPlan, str, int, str, str]) -> float:
+    p, path, seed, truth_path, spec = args
+    t = cpu_seconds()
+    render_nosong(p, Path(path), seed=seed)
+    cpu = cpu_seconds() - t
+    _write_json(Path(truth_path), {"spec": spec, "cpu_s": round(cpu, 3), **p.truth()})
     return cpu
 
 
@@ -179,9 +215,11 @@ def build_dataset(
     out_dir: Path | str,
     n_songs: int = 300,
     n_queries_per_kind: int | Mapping[str, int] = 40,
-    n_out_of_catalog: int = 30,
+    n_out_of_catalog: int = 60,
     seed: int = 0,
     *,
+    n_outside: int | None = None,
+    n_nosong: int | Mapping[str, int] = 12,
     sung_share: float = 0.4,
     sample_rate: int = DEFAULT_SR,
     formats: Mapping[str, float] = SONG_FORMATS,
@@ -192,7 +230,12 @@ def build_dataset(
     """Render (or reuse) the data set in ``out_dir`` and write ``manifest.json``; returns it.
 
     ``n_queries_per_kind``: an int for each of hummed/sung/recorded, or a mapping such as
-    ``{"hummed": 2}``. Out-of-catalog queries cycle through the kinds, each from its own tune.
+    ``{"hummed": 2}``. ``n_out_of_catalog`` queries cycle through the kinds, each from its own
+    outside tune while there are enough.
+    ``n_outside``: tunes held out of the catalog (default: :func:`default_outside` of
+    ``n_songs``, and at least ``n_out_of_catalog``).
+    ``n_nosong``: no-song queries per subkind (:data:`bot.evalset.nosong.SUBKINDS`), an int or a
+    mapping such as ``{"held": 2}``.
     ``sung_share``: the share of songs whose melody is sung by festival (exact, rounded up).
     ``workers``: parallel render processes (default: CPU count).
     """
@@ -204,13 +247,23 @@ def build_dataset(
         if isinstance(n_queries_per_kind, int)
         else {k: int(n_queries_per_kind.get(k, 0)) for k in KINDS}
     )
+    nosong_per = (
+        {k: int(n_nosong) for k in SUBKINDS}
+        if isinstance(n_nosong, int)
+        else {k: int(n_nosong.get(k, 0)) for k in SUBKINDS}
+    )
+    if n_outside is None:
+        n_outside = max(n_out_of_catalog, default_outside(n_songs)) if n_out_of_catalog else 0
     workers = workers or os.cpu_count() or 1
     for sub in ("songs", "queries", "outside", "truth/songs", "truth/queries"):
         (out / sub).mkdir(parents=True, exist_ok=True)
 
-    pool_tunes = load_melodies(n_songs + n_out_of_catalog, cache_dir=cache_dir, workers=workers)
-    by_lot = sorted(pool_tunes, key=lambda m: _h(seed, "outside", m.tune_id))
-    outside_ids = {m.tune_id for m in by_lot[:n_out_of_catalog]}
+    pool_tunes = load_melodies(n_songs + n_outside, cache_dir=cache_dir, workers=workers)
+    first_lot = min(n_outside, FIRST_OUTSIDE_LOT)
+    by_lot = sorted(pool_tunes[: n_songs + first_lot], key=lambda m: _h(seed, "outside", m.tune_id))
+    outside_ids = {m.tune_id for m in by_lot[:first_lot]} | {
+        m.tune_id for m in pool_tunes[n_songs + first_lot :]
+    }
     catalog = [m for m in pool_tunes if m.tune_id not in outside_ids]
     outside = [m for m in pool_tunes if m.tune_id in outside_ids]
     n_sung = int(np.ceil(sung_share * len(catalog)))
@@ -242,7 +295,8 @@ def build_dataset(
                 qplans.append((q, path, qseed))
             else:
                 qplans.append((plan_voice_query(plan, rng, query_id=qid, kind=kind), None, qseed))
-    for k, (plan, _, path) in enumerate(outside_plans):
+    for k in range(n_out_of_catalog if outside_plans else 0):
+        plan, _, path = outside_plans[k % len(outside_plans)]
         kind = KINDS[k % len(KINDS)]
         qseed = _h(seed, "outside", kind, k) % 2**63
         rng = np.random.default_rng(qseed)
@@ -253,6 +307,12 @@ def build_dataset(
             qplans.append(
                 (plan_voice_query(plan, rng, query_id=qid, kind=kind, in_catalog=False), None, qseed)
             )
+    nplans: list[tuple[NoSongPlan, int]] = []
+    for subkind in SUBKINDS:
+        for k in range(nosong_per[subkind]):
+            qseed = _h(seed, "nosong", subkind, k) % 2**63
+            p = plan_nosong(subkind, k, np.random.default_rng(qseed), query_id=f"nosong-{subkind}-{k:03d}")
+            nplans.append((p, qseed))
     needed_outside = {q.source_id for q, src, _ in qplans if q.kind == "recorded" and q.song_id is None}
 
     # songs first (recorded queries listen to them), reusing what a previous run made
@@ -288,8 +348,19 @@ def build_dataset(
         else:
             q_jobs.append((q, str(path), str(src) if src else None, qseed, str(tpath), spec))
 
+    n_jobs: list[tuple[NoSongPlan, str, int, str, str]] = []
+    for p, qseed in nplans:
+        path = out / "queries" / f"{p.query_id}.ogg"
+        tpath = out / "truth" / "queries" / f"{p.query_id}.json"
+        spec = _spec_hash({"v": RENDER_VERSION, "nosong": NOSONG_VERSION, "seed": qseed, "plan": asdict(p)})
+        if _cached(path, tpath, spec) is not None:
+            reused_q += 1
+        else:
+            n_jobs.append((p, str(path), qseed, str(tpath), spec))
+
     _run(_render_song_job, song_jobs, workers, "songs", progress)
     _run(_render_query_job, q_jobs, workers, "queries", progress)
+    _run(_render_nosong_job, n_jobs, workers, "no-song queries", progress)
 
     manifest = _manifest(
         out,
@@ -298,16 +369,21 @@ def build_dataset(
         outside_plans,
         qplans,
         needed_outside,
+        nplans=[p for p, _ in nplans],
         params={
             "n_songs": n_songs,
             "n_queries_per_kind": per_kind,
             "n_out_of_catalog": n_out_of_catalog,
+            "n_outside": n_outside,
+            "n_nosong": nosong_per,
             "sung_share": sung_share,
             "sample_rate": sample_rate,
             "formats": dict(formats),
         },
     )
-    stats = BuildStats(len(song_jobs), reused_songs, len(q_jobs), reused_q, round(time.time() - t_start, 2))
+    stats = BuildStats(
+        len(song_jobs), reused_songs, len(q_jobs) + len(n_jobs), reused_q, round(time.time() - t_start, 2)
+    )
     manifest["build"] = {**asdict(stats), **_cpu_figures(out, manifest)}
     _write_json(out / "manifest.json", manifest)
     _remove_stale(out, manifest)
@@ -357,10 +433,12 @@ def _song_entry(out: Path, plan: SongPlan, fmt: str, path: Path) -> dict:
         "key": plan.key,
         "melody_db": plan.melody_db,
         "truth": f"truth/songs/{plan.song_id}.json",
+        "split": split_of(plan.song_id),
     }
 
 
-def _manifest(out: Path, seed: int, songs, outside_plans, qplans, needed_outside, params: dict) -> dict:
+def _manifest(out: Path, seed: int, songs, outside_plans, qplans, needed_outside, params: dict,
+              nplans: list[NoSongPlan] = ()) -> dict:
     queries = []
     for q, _, _ in qplans:
         queries.append(
@@ -380,6 +458,25 @@ def _manifest(out: Path, seed: int, songs, outside_plans, qplans, needed_outside
                 "performer": q.performer,
                 "bitrate_kbps": q.channel.bitrate_kbps if q.channel else None,
                 "truth": f"truth/queries/{q.query_id}.json",
+                "split": split_of(q.source_id),  # a query is on its song's side
+            }
+        )
+    for p in nplans:
+        queries.append(
+            {
+                "id": p.query_id,
+                "file": f"queries/{p.query_id}.ogg",
+                "kind": p.kind,
+                "subkind": p.subkind,
+                "variant": p.variant,
+                "song": None,
+                "source": None,
+                "pitches_hz": list(p.pitches_hz),
+                "duration_s": p.duration_s,
+                "performer": p.performer,
+                "bitrate_kbps": p.channel.bitrate_kbps,
+                "truth": f"truth/queries/{p.query_id}.json",
+                "split": split_of(p.query_id),
             }
         )
     return {
@@ -437,5 +534,5 @@ def load_manifest(out_dir: Path | str) -> dict:
 def demo_dataset(out_dir: Path | str, seed: int = 0, **kw) -> dict:
     """The demo preset: 10 songs and 2 hummed queries (well under a minute on 2 cores)."""
     return build_dataset(
-        out_dir, n_songs=10, n_queries_per_kind={"hummed": 2}, n_out_of_catalog=0, seed=seed, **kw
+        out_dir, n_songs=10, n_queries_per_kind={"hummed": 2}, n_out_of_catalog=0, seed=seed, n_nosong=0, **kw
     )

@@ -122,3 +122,92 @@ def sing(notes: Sequence[SungNote], voice: str, *, workdir: Path | None = None) 
     if sr != FESTIVAL_SR:
         raise RuntimeError(f"festival wrote {sr} Hz, expected {FESTIVAL_SR}")
     return y
+
+
+# ----------------------------------------------------------------------------- speaking
+
+
+@dataclass(frozen=True)
+class Speaker:
+    name: str  # festival voice, e.g. "kal_diphone"
+    language: str  # "en" | "it": which sentences it reads
+
+
+#: The same diphone voices, in festival's plain text-to-speech mode.
+SPEAKERS = (
+    Speaker("kal_diphone", "en"),
+    Speaker("ked_diphone", "en"),
+    Speaker("lp_diphone", "it"),
+)
+
+#: Things people say into a voice note instead of humming. ASCII only: lp_diphone's letter-to-
+#: sound rules have no entry for accented letters and silently drop the whole utterance.
+SENTENCES = {
+    "en": (
+        "Hey, I am running a little late, see you at the station in ten minutes.",
+        "Can you find the song they played at the wedding last night?",
+        "I have no idea what it is called, it goes something like this.",
+        "Remind me to buy bread and milk on the way home.",
+        "The meeting moved to Thursday afternoon, three o'clock in the small room.",
+        "Sorry, wrong chat, please ignore that last message.",
+        "It was on the radio this morning, a woman singing, quite old I think.",
+        "Could you send me the address again? I lost it somewhere.",
+        "We are going to the park first and then to the market.",
+        "Testing, testing, one two three, can anybody hear me?",
+        "My phone is almost out of battery so I will call you later.",
+        "The train was cancelled again, so I am taking the bus.",
+        "Honestly I only remember the chorus and not even all of it.",
+        "Tell your brother that the keys are under the blue pot.",
+        "What was the name of that band we saw in the summer?",
+        "I think it starts slowly and then gets much faster.",
+    ),
+    "it": (
+        "Ciao, sono in ritardo, ci vediamo alla stazione tra dieci minuti.",
+        "Mi puoi dire come si chiama questa canzone?",
+        "Non ricordo il titolo, ma faceva piu o meno cosi.",
+        "Domani mattina andiamo al mercato e poi al parco.",
+        "Scusa, ho sbagliato chat, ignora il messaggio.",
+        "Il treno e in ritardo di mezz'ora, come sempre.",
+        "Ricordati di comprare il pane e il latte.",
+        "La riunione e spostata a giovedi pomeriggio.",
+        "La passavano alla radio stamattina, era una canzone vecchia.",
+        "Chiamami quando arrivi a casa, per favore.",
+    ),
+}
+
+
+def speaker(name: str) -> Speaker:
+    return next(s for s in SPEAKERS if s.name == name)
+
+
+def speak(text: str, voice: str, *, stretch: float = 1.0, workdir: Path | None = None) -> np.ndarray:
+    """Read ``text`` aloud with festival voice ``voice`` (``text2wave``'s plain TTS mode).
+
+    ``stretch``: festival's ``Duration_Stretch`` (> 1 = slower). Returns mono float32 at
+    :data:`FESTIVAL_SR`, shape (n,), as long as festival takes to say it (≈ 0.3 s a word).
+    """
+    with tempfile.TemporaryDirectory(dir=workdir, prefix="speak-") as d:
+        txt = Path(d) / "text.txt"
+        wav = Path(d) / "text.wav"
+        txt.write_text(text, encoding="ascii", errors="ignore")
+        proc = subprocess.run(
+            [
+                "text2wave",
+                "-eval",
+                f"(voice_{voice})",
+                "-eval",
+                f"(Parameter.set 'Duration_Stretch {stretch:.3f})",
+                str(txt),
+                "-o",
+                str(wav),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if proc.returncode != 0 or not wav.exists() or wav.stat().st_size < 100:
+            raise RuntimeError(f"festival speech failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
+        y, sr = sf.read(wav, dtype="float32", always_2d=False)
+    if sr != FESTIVAL_SR:
+        raise RuntimeError(f"festival wrote {sr} Hz, expected {FESTIVAL_SR}")
+    return y
