@@ -8,9 +8,11 @@ things of the fused ranking (:mod:`core.fusion`) and the catalog's size:
 * ``margin`` — its lead over the best *other* song (versions of one recording are one song);
 * ``z`` — how far it stands above the scores of the rest of the ranking (the songs ranked
   2…:data:`NULL_RANKS`: the best of the catalog's chance scores), in their standard deviations;
-* ``log_songs`` — the natural log of the number of songs searched: the expected best chance
-  score grows with it, so the same score and margin are worth less in a larger catalog.
+* ``log_songs`` — the natural log of the number of songs searched (measured, weighted 0: see
+  :data:`WEIGHTS`).
 
+In a larger catalog the best of the chance scores is higher and closer to the rest, so the same
+score stands out less: ``z`` is how the confidence accounts for the catalog's size.
 ``confidence = sigmoid(w · features + b)``, a logistic regression fitted by
 ``bench/calibrate.py`` on the evaluation set's *fit* split at two catalog sizes; the held-out
 split is only reported (reliability table and calibration error in BENCHMARKS.md).
@@ -26,11 +28,23 @@ import numpy as np
 
 #: Ranks 2…NULL_RANKS of a ranking stand for "what chance gives" when scoring the top song.
 NULL_RANKS = 50
+#: Chance scores a ranking needs for their spread to mean something; a smaller catalog's are
+#: topped up with CHANCE_REF: the mean and standard deviation of ranks 2–50 (fused score,
+#: melody + harmony) over 40 of the fit split's in-catalog queries at 300 songs (medians: 0.511
+#: and 0.034). Above MIN_CHANCE + 1 songs nothing is added: the fit saw none of it.
+MIN_CHANCE = 10
+CHANCE_REF = (0.511, 0.034)
 
-#: Fitted by bench/calibrate.py (see BENCHMARKS.md, "Calibration"): weights of score, margin,
-#: z and log_songs, and the intercept.
-WEIGHTS = (30.0, 60.0, 0.0, 0.0)
-INTERCEPT = -30.0 * 0.70 - 60.0 * 0.045
+#: Fitted by ``bench/calibrate.py fit eval-data/calib12`` (BENCHMARKS.md, section 5): logistic
+#: regression on the fit split's 161 tune-carrying queries at 300 and 100 songs. The weights of
+#: score, margin, z and log_songs, and the intercept. ``z`` carries most of it: a right answer
+#: stands 6–37 standard deviations above the ranking's chance scores, an out-of-catalog hum
+#: at most 8. log_songs is measured but weighs 0: fitted with it, it learned the two sizes'
+#: different shares of right answers (weight +2.0, and no threshold reached 98 % precision on
+#: the fit split), not how chance scores grow with the catalog — the ranking's chance scores
+#: (``z`` and ``margin``) already move with the catalog's size.
+WEIGHTS = (0.535, 0.571, 1.182, 0.0)
+INTERCEPT = -6.537
 
 
 @dataclass(frozen=True)
@@ -49,13 +63,16 @@ class Standing:
 def chance_z(score: float, others: Sequence[float]) -> float:
     """How many standard deviations ``score`` lies above ``others`` (the ranking's chance scores).
 
-    ``others``: scores of the songs ranked below the top (at most NULL_RANKS − 1 are used).
-    Fewer than three leave no distribution to speak of: 0.
+    ``others``: scores of the songs ranked below the top (at most NULL_RANKS − 1 are used). A
+    small catalog has too few to tell their spread: they are topped up to :data:`MIN_CHANCE`
+    with the reference chance scores (:data:`CHANCE_REF`), so a 3-song catalog can still be sure
+    of a clear match but is not made sure by two runners-up that happen to be close together.
     """
-    rest = np.asarray(others[: NULL_RANKS - 1], dtype=np.float64)
-    if len(rest) < 3:
-        return 0.0
-    return float((score - rest.mean()) / max(rest.std(), 1e-3))
+    rest = list(others[: NULL_RANKS - 1])
+    mu, sd = CHANCE_REF
+    rest += [mu + (sd if i % 2 else -sd) for i in range(max(0, MIN_CHANCE - len(rest)))]
+    rest_a = np.asarray(rest, dtype=np.float64)
+    return float((score - rest_a.mean()) / max(rest_a.std(), 1e-3))
 
 
 def standing(score: float, margin: float, others: Sequence[float], n_songs: int) -> Standing:
