@@ -112,7 +112,7 @@ def threshold_for(conf: np.ndarray, right: np.ndarray, precision: float) -> floa
     return 1.0
 
 
-FEATURES = ("score", "margin", "z", "log_songs")  # the order of calibration.Standing.as_row()
+FEATURES = ("score", "margin", "z", "log_songs")  # calibration.model_inputs (z as log(1 + z))
 
 
 def fit(out: Path, precision: float, features: list[str], threshold_size: str = "all") -> None:
@@ -121,7 +121,7 @@ def fit(out: Path, precision: float, features: list[str], threshold_size: str = 
     rows = [json.loads(x) for x in (out / "rows.jsonl").read_text().splitlines()]
     train = [r for r in rows if r["split"] == "fit" and r["standing"] and r["reason"] not in EVIDENCE_REASONS]
     use = [FEATURES.index(f) for f in features]
-    X = np.array([[r["standing"][i] for i in use] for r in train])
+    X = np.array([[calibration.model_inputs(r["standing"])[i] for i in use] for r in train])
     y = np.array([r["right"] for r in train], dtype=int)
     model = LogisticRegression(C=10.0, max_iter=10_000).fit(X, y)
     weights = [0.0] * len(FEATURES)
