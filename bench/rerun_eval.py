@@ -28,12 +28,16 @@ def main() -> None:
     ap.add_argument("--search", default="{}", help="JSON object of search settings to override")
     ap.add_argument("--split", default="held-out", choices=("held-out", "fit", "all"),
                     help="the split reported first (choose settings on fit, report on held-out)")
+    ap.add_argument("--duplicates", action="store_true",
+                    help="then import a re-encoded copy of every song as a version and search again "
+                         "(it writes to the run's catalog: copy the run folder first)")
     args = ap.parse_args()
 
     cfg = variant_config(load_config(args.config), args.run.name, args.run / "data")
     search = cfg.search.model_validate({**cfg.search.model_dump(), **json.loads(args.search)})
     cfg = cfg.model_copy(update={"search": search})
-    report = run_eval(cfg, args.dataset / "manifest.json", args.out, headline=args.split)
+    report = run_eval(cfg, args.dataset / "manifest.json", args.out, headline=args.split,
+                      duplicates=args.duplicates)
     print(report.as_text())
 
 

@@ -124,31 +124,51 @@ def tags_of(path: Path) -> tuple[str, str | None]:
     return stem, None
 
 
+def duplicate_note(res: Any, flag: str) -> str | None:
+    """What an import says about a file that is the same recording as a catalog song (else None)."""
+    twin = res.duplicate_of
+    if twin is None:
+        return None
+    if res.created:
+        return f"kept as a version of '{twin.title}' ({twin.song_id})"
+    return (f"looks like the same recording as '{twin.title}' ({twin.song_id}): skipped "
+            f"(use {flag} to keep it as a version)")
+
+
 @songs_app.command("import")
 def songs_import(ctx: typer.Context, directory: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
-                 added_by: Annotated[str, typer.Option(help="Recorded as who added the songs.")] = "cli") -> None:
+                 added_by: Annotated[str, typer.Option(help="Recorded as who added the songs.")] = "cli",
+                 keep_duplicates: Annotated[bool, typer.Option(
+                     "--keep-duplicates", help="Keep files that are the same recording as a catalog song "
+                     "(a re-encode, a remaster…) as versions of it, instead of skipping them.")] = False) -> None:
     """Import every audio file under DIRECTORY (recursively)."""
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
-    async def body(service: Any, cfg: Config) -> tuple[int, int, list[str]]:
-        added = existing = 0
+    async def body(service: Any, cfg: Config) -> tuple[int, int, int, list[str]]:
+        added = existing = duplicates = 0
         failed: list[str] = []
         for path in tqdm(files, desc="importing", unit="song"):
             title, artist = tags_of(path)
             try:
                 res = await service.add_song(path.read_bytes(), filename=path.name, title=title, artist=artist,
-                                             added_by=added_by)
+                                             added_by=added_by,
+                                             on_duplicate="version" if keep_duplicates else "skip")
             except HumbotError as e:
                 failed.append(f"{path}: {e}")
                 tqdm.write(f"skipped {path}: {e}", file=sys.stderr)
                 continue
+            if (note := duplicate_note(res, "--keep-duplicates")) is not None:
+                tqdm.write(f"{path}: {note}")
             added += res.created
-            existing += not res.created
-        return added, existing, failed
+            duplicates += not res.created and res.duplicate_of is not None
+            existing += not res.created and res.duplicate_of is None
+        return added, existing, duplicates, failed
 
-    added, existing, failed = _run(ctx, body)
-    typer.echo(f"{len(files)} files: {added} added, {existing} already in the catalog, {len(failed)} skipped.")
-    if failed and not (added or existing):
+    added, existing, duplicates, failed = _run(ctx, body)
+    dup = f", {duplicates} copies of catalog songs skipped" if duplicates else ""
+    typer.echo(f"{len(files)} files: {added} added, {existing} already in the catalog{dup}, "
+               f"{len(failed)} skipped.")
+    if failed and not (added or existing or duplicates):
         raise typer.Exit(1)
 
 
@@ -156,17 +176,25 @@ def songs_import(ctx: typer.Context, directory: Annotated[Path, typer.Argument(e
 def songs_add(ctx: typer.Context, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
               title: Annotated[str | None, typer.Option(help="Default: from tags or the file name.")] = None,
               artist: Annotated[str | None, typer.Option()] = None,
-              added_by: Annotated[str, typer.Option()] = "cli") -> None:
+              added_by: Annotated[str, typer.Option()] = "cli",
+              keep_duplicate: Annotated[bool, typer.Option(
+                  "--keep-duplicate", help="If it is the same recording as a catalog song (a re-encode, a "
+                  "remaster…), keep it as a version of that song instead of skipping it.")] = False) -> None:
     """Add one song."""
     tag_title, tag_artist = tags_of(file)
 
     async def body(service: Any, cfg: Config) -> Any:
         return await service.add_song(file.read_bytes(), filename=file.name, title=title or tag_title,
-                                      artist=artist or tag_artist, added_by=added_by)
+                                      artist=artist or tag_artist, added_by=added_by,
+                                      on_duplicate="version" if keep_duplicate else "skip")
 
     res = _run(ctx, body)
-    verb = "added" if res.created else "already in the catalog"
-    typer.echo(f"{res.song.song_id}\t{res.song.title}\t{verb}")
+    if (note := duplicate_note(res, "--keep-duplicate")) is not None:
+        typer.echo(note, err=not res.created)
+    if res.created:
+        typer.echo(f"{res.song.song_id}\t{res.song.title}\tadded")
+    elif res.duplicate_of is None:
+        typer.echo(f"{res.song.song_id}\t{res.song.title}\talready in the catalog")
 
 
 @songs_app.command("list")
@@ -177,7 +205,8 @@ def songs_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json
         if as_json:
             typer.echo(json.dumps({"song_id": s.song_id, "title": s.title, "artist": s.artist,
                                    "duration_s": round(s.duration_s, 2), "source_name": s.source_name,
-                                   "added_by": s.added_by, "added_at": s.added_at.isoformat()}, ensure_ascii=False))
+                                   "added_by": s.added_by, "added_at": s.added_at.isoformat(),
+                                   "version_of": s.version_of}, ensure_ascii=False))
         else:
             typer.echo(f"{s.song_id}\t{s.title}\t{s.artist or ''}\t{s.duration_s:.0f}s")
     if not as_json:
@@ -194,7 +223,8 @@ def songs_remove(ctx: typer.Context, song_id: str) -> None:
 # -- search ----------------------------------------------------------------------------------
 def _result_json(r: Any) -> dict[str, Any]:
     return {"song_id": r.song.song_id, "title": r.song.title, "artist": r.song.artist, "score": round(r.score, 4),
-            "confidence": round(r.confidence, 4), "offset_s": round(r.offset_s, 2)}
+            "confidence": round(r.confidence, 4), "offset_s": round(r.offset_s, 2),
+            "versions": [v.song_id for v in r.versions]}
 
 
 @app.command()
@@ -252,7 +282,10 @@ def format_response(query: str, resp: Any, clip_path: Path | None) -> str:
     for i, r in enumerate(resp.results, 1):
         m, s = divmod(int(r.offset_s), 60)
         artist = f" — {r.song.artist}" if r.song.artist else ""
-        lines.append(f"  {i}. {r.song.title}{artist} · {r.confidence * 100:.0f} % · at {m}:{s:02d}  [{r.song.song_id}]")
+        versions = messages.t("result_versions_one") if len(r.versions) == 1 else (
+            messages.t("result_versions_many", count=len(r.versions)) if r.versions else "")
+        lines.append(f"  {i}. {r.song.title}{artist} · {r.confidence * 100:.0f} % · at {m}:{s:02d}{versions}"
+                     f"  [{r.song.song_id}]")
     if resp.truncated:
         lines.append("  " + messages.t("audio_truncated", seconds=resp.query_duration_s))
     if clip_path:
@@ -375,25 +408,32 @@ def eval_cmd(ctx: typer.Context,
              out: Annotated[Path, typer.Option(help="Report, per-query results and plot.")] = Path("eval-data/report"),
              songs: Annotated[int, typer.Option(help="Catalog songs.")] = 300,
              queries_per_kind: Annotated[int, typer.Option(help="Hummed, sung and recorded queries each.")] = 40,
-             out_of_catalog: Annotated[int, typer.Option(help="Queries of songs not in the catalog.")] = 30,
+             out_of_catalog: Annotated[int, typer.Option(help="Queries of songs not in the catalog (hummed, sung, recorded in turn).")] = 60,
+             outside_songs: Annotated[int | None, typer.Option(help="Songs held out of the catalog (default: 30 % of all songs).")] = None,
+             nosong: Annotated[int, typer.Option(help="No-song queries (held notes, sirens, noise, speech, drums, …) per subkind.")] = 12,
              seed: Annotated[int, typer.Option()] = 0,
-             embedders: Annotated[str, typer.Option(help="Comma-separated variants, e.g. melody,melody+harmony,melody+harmony+panns.")] = "melody+harmony") -> None:
-    """Render the evaluation set and report top-1/top-5/MRR per query kind, no-match rate, latency."""
+             embedders: Annotated[str, typer.Option(help="Comma-separated variants, e.g. melody,melody+harmony,melody+harmony+panns.")] = "melody+harmony",
+             split: Annotated[str, typer.Option(help="The split reported first: held-out, fit or all.")] = "held-out",
+             duplicates: Annotated[bool, typer.Option(help="Then import a re-encoded copy of every song as a version and search again.")] = False) -> None:
+    """Render the evaluation set and report, per split: top-1/top-5/MRR per query kind, false matches
+    of out-of-catalog and no-song queries, calibration, latency."""
     from bot.evalset import build_dataset
-    from bot.evaluate import run_eval, variant_config
+    from bot.evaluate import SPLITS, run_eval, variant_config
 
+    if split not in SPLITS:
+        raise typer.BadParameter(f"--split must be one of {', '.join(SPLITS)}")
     cfg = _state(ctx).config()
     _setup_logging("WARNING")
     typer.echo(f"rendering/reusing {songs} songs and queries in {dataset} …")
     build_dataset(dataset, n_songs=songs, n_queries_per_kind=queries_per_kind, n_out_of_catalog=out_of_catalog,
-                  seed=seed)
+                  seed=seed, n_outside=outside_songs, n_nosong=nosong)
     for variant in embedders.split(","):
         run_dir = out / variant
         vcfg = variant_config(cfg, variant, run_dir / "data")
         import shutil
 
         shutil.rmtree(run_dir / "data", ignore_errors=True)  # every run imports into a fresh catalog
-        report = run_eval(vcfg, dataset / "manifest.json", run_dir)
+        report = run_eval(vcfg, dataset / "manifest.json", run_dir, headline=split, duplicates=duplicates)
         typer.echo(f"== {variant} ==\n{report.as_text()}\nplot: {run_dir / 'eval.png'}")
 
 

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS songs (
     duration_s REAL NOT NULL,
     source_name TEXT NOT NULL,
     added_by TEXT,
-    added_at TEXT NOT NULL
+    added_at TEXT NOT NULL,
+    version_of TEXT
 );
 CREATE TABLE IF NOT EXISTS queries (
     query_id TEXT PRIMARY KEY,
@@ -67,11 +68,18 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: Columns added after the first release, with their SQL type: :meth:`Catalog.__init__` adds the
+#: missing ones to an existing catalog.db (``ALTER TABLE … ADD COLUMN`` keeps every row, and an
+#: older humbot still reads and writes the table, naming its columns).
+_ADDED_COLUMNS = {"version_of": "TEXT"}
+
+
 def _row_to_song(r: sqlite3.Row) -> Song:
     return Song(
         song_id=r["song_id"], title=r["title"], artist=r["artist"], duration_s=r["duration_s"],
         source_name=r["source_name"], sha256=r["sha256"], ext=r["ext"], added_by=r["added_by"],
         added_at=datetime.fromisoformat(r["added_at"]), genre=r["genre"],
+        version_of=r["version_of"] if "version_of" in r.keys() else None,
     )  # fmt: skip
 
 
@@ -84,6 +92,10 @@ class Catalog:
         self.files.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.executescript(_SCHEMA)
+            have = {r["name"] for r in db.execute("PRAGMA table_info(songs)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE songs ADD COLUMN {column} {kind}")
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -168,18 +180,28 @@ class Catalog:
         with self._db() as db:
             db.execute(
                 "INSERT INTO songs (song_id, sha256, ext, title, artist, genre, duration_s, source_name, "
-                "added_by, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "added_by, added_at, version_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (song.song_id, song.sha256, song.ext, song.title, song.artist, song.genre, song.duration_s,
-                 song.source_name, song.added_by, song.added_at.isoformat()),
+                 song.source_name, song.added_by, song.added_at.isoformat(), song.version_of),
             )  # fmt: skip
 
     def remove(self, song_id: str) -> Song | None:
-        """Delete the row and the original file. Returns the removed song."""
+        """Delete the row and the original file. Returns the removed song.
+
+        Removing a primary keeps its versions together: the earliest-added version becomes the
+        primary and the others its versions (they are still copies of one recording, and a
+        search must still count them as one answer).
+        """
         song = self.get(song_id)
         if song is None:
             return None
         with self._db() as db:
             db.execute("DELETE FROM songs WHERE song_id = ?", (song_id,))
+            heir = db.execute("SELECT song_id FROM songs WHERE version_of = ? ORDER BY added_at, song_id LIMIT 1",
+                              (song_id,)).fetchone()
+            if heir is not None:
+                db.execute("UPDATE songs SET version_of = NULL WHERE song_id = ?", (heir[0],))
+                db.execute("UPDATE songs SET version_of = ? WHERE version_of = ?", (heir[0], song_id))
         self.file_path(song.sha256, song.ext).unlink(missing_ok=True)
         for path in self.features.glob(f"*/{song_id}.npy"):
             path.unlink(missing_ok=True)
@@ -196,6 +218,12 @@ class Catalog:
     def count(self) -> int:
         with self._db() as db:
             return db.execute("SELECT COUNT(*) FROM songs").fetchone()[0]
+
+    def versions_map(self) -> dict[str, str]:
+        """``{version song_id: its primary's song_id}`` for every song that is a version (one query)."""
+        with self._db() as db:
+            rows = db.execute("SELECT song_id, version_of FROM songs WHERE version_of IS NOT NULL").fetchall()
+        return {r[0]: r[1] for r in rows}
 
     # -- usage ----------------------------------------------------------------------------
     def log_query(self, query_id: str, source: str, top_song_id: str | None, match: bool,
@@ -235,8 +263,9 @@ def _now() -> datetime:
 
 
 def new_song(*, sha256: str, ext: str, title: str, artist: str | None, duration_s: float, source_name: str,
-             added_by: str | None, genre: str | None = None) -> Song:
+             added_by: str | None, genre: str | None = None, version_of: str | None = None) -> Song:
     return Song(
         song_id=sha256[:SONG_ID_LEN], title=title, artist=artist, duration_s=duration_s,
         source_name=source_name, sha256=sha256, ext=ext, added_by=added_by, added_at=_now(), genre=genre,
+        version_of=version_of,
     )  # fmt: skip

@@ -59,6 +59,12 @@ class SongNotFound(HumbotError):
     key = "song_not_found"  # params: song_id
 
 
+class UploadExpired(HumbotError):
+    """A held upload ("Keep as a version") is gone: expired, or already added."""
+
+    key = "upload_expired"
+
+
 class BackendUnavailable(HumbotError):
     """The search backend cannot be reached; the user should retry later."""
 

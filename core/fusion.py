@@ -25,24 +25,51 @@ class Fused:
     offset_s: float
     scores: dict[str, float]  # raw cosine per embedder
     standing: calibration.Standing | None = None  # what ``confidence`` was computed from
+    versions: tuple[str, ...] = ()  # other versions of the same recording found (see ``fuse``'s group_of)
 
 
-def convincing(hits: Mapping[str, list[IndexHit]], gates: Mapping[str, Gate]) -> dict[str, IndexHit]:
+def convincing(hits: Mapping[str, list[IndexHit]], gates: Mapping[str, Gate],
+               group_of: Mapping[str, str] | None = None) -> dict[str, IndexHit]:
     """Each gated embedder's best hit, where it passes its gate: a score of at least
-    ``gate.score`` *and* a lead of ``gate.margin`` over its runner-up (embedder → hit)."""
+    ``gate.score`` *and* a lead of ``gate.margin`` over its runner-up (embedder → hit) — the best
+    hit of another group, when ``group_of`` groups versions of one recording."""
     out = {}
+    group_of = group_of or {}
     for n, g in gates.items():
         ranked = sorted(hits.get(n) or [], key=lambda x: -x.score)
         if not ranked:
             continue
-        top, runner_up = ranked[0], (ranked[1].score if len(ranked) > 1 else 0.0)
+        top = ranked[0]
+        group = group_of.get(top.song_id, top.song_id)
+        runner_up = next((x.score for x in ranked[1:] if group_of.get(x.song_id, x.song_id) != group), 0.0)
         if top.score >= g.score and top.score - runner_up >= g.margin:
             out[n] = top
     return out
 
 
+def one_per_group(rows: list[tuple], group_of: Mapping[str, str]) -> tuple[list[tuple], dict[str, tuple[str, ...]]]:
+    """Rows (song_id first, best first) with each group's best row only, and the other members of each kept row.
+
+    Versions of one recording score alike (their windows are the same audio): counted apart, the
+    second would be the first's runner-up, and the margin the confidence rests on would vanish.
+    """
+    kept: list[tuple] = []
+    members: dict[str, list[str]] = {}
+    first: dict[str, str] = {}  # group → its kept song
+    for row in rows:
+        group = group_of.get(row[0], row[0])
+        if group in first:
+            members[first[group]].append(row[0])
+        else:
+            first[group] = row[0]
+            members[row[0]] = []
+            kept.append(row)
+    return kept, {k: tuple(v) for k, v in members.items() if v}
+
+
 def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float],
-         gates: Mapping[str, Gate] | None = None, *, n_songs: int | None = None) -> list[Fused]:
+         gates: Mapping[str, Gate] | None = None, *, n_songs: int | None = None,
+         group_of: Mapping[str, str] | None = None) -> list[Fused]:
     """One ranking of songs from each embedder's hits (sorted by fused score, descending).
 
     A gated embedder does not join the weighted mean: it is evidence only when it is
@@ -50,6 +77,10 @@ def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float],
     ``gate.margin``; that one song then gains ``weight · (score − gate.score)``. The harmony
     (chroma) path ranks songs almost at random for a hum — a mean would only blur the melody's
     answer — but picks out a recording of the song itself by a wide margin.
+
+    ``group_of`` (song_id → its primary's, for versions of one recording): each group is one
+    answer — its best-scoring member, with the others in ``Fused.versions`` — and margins and
+    chance scores are taken over the other groups.
     """
     used = {n: h for n, h in hits.items() if h and weights.get(n, 0) > 0}
     if not used:
@@ -61,7 +92,7 @@ def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float],
     by_song = {n: {x.song_id: x for x in h} for n, h in used.items()}
     floor = {n: min(x.score for x in used[n]) for n in mean_of}
     bonus: dict[str, tuple[float, float]] = {}  # song → (score gained, offset)
-    for n, top in convincing(used, gates).items():
+    for n, top in convincing(used, gates, group_of).items():
         gained = weights[n] * (top.score - gates[n].score) + bonus.get(top.song_id, (0.0, 0.0))[0]
         bonus[top.song_id] = (gained, top.offset_s)
     total_w = sum(weights[n] for n in mean_of)
@@ -76,6 +107,7 @@ def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float],
         scores = {n: by_song[n][song_id].score for n in used if song_id in by_song[n]}
         rows.append((song_id, score, offset, scores))
     rows.sort(key=lambda r: (-r[1], r[0]))
+    rows, versions = one_per_group(rows, group_of or {})
     out = []
     n_songs = n_songs or len(rows)
     chance = [r[1] for r in rows[1 : calibration.NULL_RANKS]]  # what the catalog gives by chance
@@ -83,5 +115,8 @@ def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float],
         # A one-song catalog has no runner-up: the margin is then over "no similarity".
         best_other = rows[0][1] if i > 0 else (rows[1][1] if len(rows) > 1 else 0.0)
         st = calibration.standing(score, score - best_other, chance[:i - 1] + chance[i:] if i else chance, n_songs)
-        out.append(Fused(song_id, float(score), calibration.confidence(st), offset, scores, st))
+        conf = calibration.confidence(st)
+        if i:  # at most one song is the one in the query: a runner-up has what the top leaves
+            conf = min(conf, 1.0 - out[0].confidence)
+        out.append(Fused(song_id, float(score), conf, offset, scores, st, versions.get(song_id, ())))
     return out

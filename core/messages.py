@@ -143,6 +143,31 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "“{title}” is already in the catalog (id {song_id}).",
         "zh": "《{title}》已在曲库中（ID {song_id}）。",
     },
+    "song_duplicate": {
+        "en": "Looks like the same recording as “{title}” (id {song_id}) — not added.",
+        "zh": "这看起来和《{title}》（ID {song_id}）是同一段录音——未添加。",
+    },
+    "song_version_added": {
+        "en": "Kept as a version of “{title}” (id {song_id}): “{new_title}” (id {new_id}).",
+        "zh": "已作为《{title}》（ID {song_id}）的一个版本保留：《{new_title}》（ID {new_id}）。",
+    },
+    "keep_version_button": {
+        "en": "Keep as a version",
+        "zh": "保留为一个版本",
+    },
+    "upload_expired": {
+        "en": "That upload is no longer waiting (it expired or was already added) — send the file again.",
+        "zh": "该上传已不再等待处理（已过期或已添加）——请重新发送文件。",
+    },
+    # a result found in several versions of one recording: "1. Title · 87 % · at 1:23 (+1 version)"
+    "result_versions_one": {
+        "en": " (+1 version)",
+        "zh": "（另有 1 个版本）",
+    },
+    "result_versions_many": {
+        "en": " (+{count} versions)",
+        "zh": "（另有 {count} 个版本）",
+    },
     "song_removed": {
         "en": "Removed song {song_id}.",
         "zh": "已删除歌曲 {song_id}。",

@@ -28,14 +28,15 @@ from typing import Any, TypeVar
 import numpy as np
 
 from core import audio as audio_mod
-from core import evidence
+from core import evidence, same_recording
 from core.batching import MicroBatcher
 from core.catalog import Catalog, new_song, sha256_of
 from core.embedders.base import Embedder
-from core.errors import BackendUnavailable, Busy, HumbotError, SongNotFound
+from core.errors import BackendUnavailable, Busy, HumbotError, SongNotFound, UploadExpired
 from core.fusion import convincing, fuse
 from core.index.base import VectorIndex
-from core.settings import LimitsConfig, SearchConfig
+from core.pending import HeldUpload, PendingUploads
+from core.settings import Gate, LimitsConfig, SearchConfig
 from core.types import AddResult, Clip, IndexHit, IndexStats, SearchFilter, SearchResponse, SearchResult, Segments, Song
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,16 @@ T = TypeVar("T")
 
 #: Rate all audio is decoded at; each embedder resamples from it to its own rate.
 DECODE_RATE = 32000
+#: The catalog's feature name of the recording prints (core.same_recording) of its songs.
+RECORDING_FEATURES = "recording"
+#: What an import does with a file that is the same recording as a catalog song.
+ON_DUPLICATE = ("skip", "version")
+#: Vectors of a new song sent to the index to find its twin, spread over the song (a trimmed copy's
+#: windows are inside the original's), and the best songs they find, verified with the print.
+#: A copy's windows are the same audio as its twin's, so the twin leads the index's answer; 5
+#: candidates are headroom (a comparison costs ~0.07 s for 4-minute songs, BENCHMARKS.md §4).
+DUPLICATE_PROBES = 8
+DUPLICATE_CANDIDATES = 5
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,8 @@ class HumService:
         self.notes = list(notes)
         self._pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="humbot-work")
         self._waiting = 0
+        self.pending = PendingUploads(catalog.root / "pending")
+        self._groups: dict[str, str] | None = None  # version → primary, cached (see _group_map)
         self._batchers = {
             e.name: MicroBatcher(e.embed_queries_full, partial(self._run, admitted=True), max_batch=8, max_wait_s=0.02)
             for e in embedders
@@ -148,8 +161,20 @@ class HumService:
         return audio_mod.clean(raw, min_seconds=self.limits.min_query_seconds)
 
     async def add_song(self, data: bytes, *, filename: str, title: str | None = None, artist: str | None = None,
-                       added_by: str | None = None, genre: str | None = None) -> AddResult:
-        """Store, embed and index a song. Idempotent: the same bytes give the same song back."""
+                       added_by: str | None = None, genre: str | None = None,
+                       on_duplicate: str = "skip") -> AddResult:
+        """Store, embed and index a song. Idempotent: the same bytes give the same song back.
+
+        A file that is the same *recording* as a catalog song (a re-encode, another gain or
+        sample rate, trimmed, padded, remastered: :mod:`core.same_recording`) is, with
+        ``on_duplicate``:
+
+        - ``"skip"`` (default): not stored; ``AddResult(that song, created=False, duplicate_of=that song)``;
+        - ``"version"``: stored and indexed as a version of it (``version_of``: its primary), which
+          searches answer together with it; ``AddResult(new song, created=True, duplicate_of=that song)``.
+        """
+        if on_duplicate not in ON_DUPLICATE:
+            raise ValueError(f"on_duplicate must be one of {ON_DUPLICATE}, not {on_duplicate!r}")
         self.check_upload_size(len(data))
         sha = sha256_of(data)
         existing = await asyncio.to_thread(self.catalog.get_by_sha, sha)
@@ -157,17 +182,101 @@ class HumService:
             return AddResult(existing, created=False)
         suffix = Path(filename).suffix.lower()[:10]
         decoded = await self._run(self._decode_song, data, suffix)
-        segments = await self._run(self._embed_song, decoded.samples, admitted=True)
+        segments, rec = await asyncio.gather(
+            self._run(self._embed_song, decoded.samples, admitted=True),
+            self._run(same_recording.recording_print, decoded.samples, DECODE_RATE, admitted=True))
+        twin = await self._same_recording_as(rec, segments)
+        if twin is not None and on_duplicate == "skip":
+            log.info("not adding %r: the same recording as %s %r", filename, twin.song_id, twin.title)
+            return AddResult(twin, created=False, duplicate_of=twin)
         song = new_song(sha256=sha, ext=suffix, title=(title or Path(filename).stem).strip(),
                         artist=(artist or None), duration_s=decoded.duration_s, source_name=Path(filename).name,
-                        added_by=added_by, genre=genre)
+                        added_by=added_by, genre=genre,
+                        version_of=(twin.version_of or twin.song_id) if twin is not None else None)
         # Order matters for crash safety: file, then vectors, then the catalog row (the commit).
         await asyncio.to_thread(self.catalog.store_file, data, sha, suffix)
         await self._store_features(song.song_id, segments)
+        await asyncio.to_thread(self.catalog.store_features, RECORDING_FEATURES, song.song_id, rec.to_array())
         await self.index.upsert(song, segments)
         await asyncio.to_thread(self.catalog.add, song)
-        log.info("added song %s %r (%.0f s)", song.song_id, song.title, song.duration_s)
-        return AddResult(song, created=True)
+        self._groups = None
+        log.info("added song %s %r (%.0f s)%s", song.song_id, song.title, song.duration_s,
+                 f" as a version of {song.version_of}" if song.version_of else "")
+        return AddResult(song, created=True, duplicate_of=twin)
+
+    async def _same_recording_as(self, rec: same_recording.RecordingPrint,
+                                 segments: Mapping[str, Segments]) -> Song | None:
+        """The catalog song ``rec`` is the same recording as (the most similar one), or None.
+
+        Candidates come from the index, asked with a few of the new song's own vectors (harmony's
+        when there are any: a copy's chroma windows match the original's almost exactly), and
+        each is verified with the recording prints.
+        """
+        name = next((n for n in ("harmony", "melody", *segments) if n in segments and len(segments[n])), None)
+        if name is None:
+            return None
+        seg = segments[name]
+        rows = np.unique(np.linspace(0, len(seg) - 1, min(len(seg), DUPLICATE_PROBES)).round().astype(int))
+        try:
+            hits = await self.index.search(name, seg.vectors[rows], DUPLICATE_CANDIDATES, None)
+        except BackendUnavailable:  # the upsert queues; the check cannot wait for the cluster
+            log.warning("index unavailable: import not checked for copies of catalog songs")
+            return None
+        songs = await asyncio.to_thread(self.catalog.get_many, [h.song_id for h in hits])
+        best: tuple[float, Song] | None = None
+        for hit in hits:
+            song = songs.get(hit.song_id)
+            other = await self._recording_print(song) if song is not None else None
+            if other is None:
+                continue
+            match = await self._run(same_recording.compare, rec, other, admitted=True)
+            log.debug("same recording as %s? similarity %.3f at %+.1f s", hit.song_id, match.similarity,
+                      match.offset_s)
+            if same_recording.is_same(match, rec.duration_s, other.duration_s) and (
+                    best is None or match.similarity > best[0]):
+                best = (match.similarity, song)
+        return best[1] if best else None
+
+    async def _recording_print(self, song: Song) -> same_recording.RecordingPrint | None:
+        """A catalog song's stored print; made once (and stored) for songs imported before prints."""
+        stored = await asyncio.to_thread(self.catalog.load_features, RECORDING_FEATURES, [song.song_id])
+        rec = same_recording.RecordingPrint.from_array(stored[song.song_id]) if song.song_id in stored else None
+        if rec is not None:
+            return rec
+        path = self.catalog.file_path(song.sha256, song.ext)
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+            decoded = await self._run(self._decode_song, data, song.ext, admitted=True)
+        except (OSError, HumbotError) as e:
+            log.warning("no recording print for %s: %s", song.song_id, e)
+            return None
+        rec = await self._run(same_recording.recording_print, decoded.samples, DECODE_RATE, admitted=True)
+        await asyncio.to_thread(self.catalog.store_features, RECORDING_FEATURES, song.song_id, rec.to_array())
+        return rec
+
+    # -- uploads held for an admin's decision ("Keep as a version") ---------------------------
+    async def hold_upload(self, data: bytes, *, filename: str, title: str | None = None,
+                          artist: str | None = None, added_by: str | None = None, genre: str | None = None) -> str:
+        """Keep an upload (a duplicate an admin may still want) on disk; returns the key for :meth:`add_held`."""
+        meta = HeldUpload(filename, title, artist, genre, added_by, time.time())
+        return await asyncio.to_thread(self.pending.hold, data, sha256_of(data), meta)
+
+    async def add_held(self, key: str, *, on_duplicate: str = "version") -> AddResult:
+        """Add an upload kept by :meth:`hold_upload` (raises :class:`UploadExpired` when it is gone)."""
+        held = await asyncio.to_thread(self.pending.get, key)
+        if held is None:
+            raise UploadExpired()
+        data, meta = held
+        result = await self.add_song(data, filename=meta.filename, title=meta.title, artist=meta.artist,
+                                     added_by=meta.added_by, genre=meta.genre, on_duplicate=on_duplicate)
+        await asyncio.to_thread(self.pending.drop, key)
+        return result
+
+    async def _group_map(self) -> dict[str, str]:
+        """``{version: primary}`` for the search's fusion, read once and again after each add/remove."""
+        if self._groups is None:
+            self._groups = await asyncio.to_thread(self.catalog.versions_map)
+        return self._groups
 
     async def _store_features(self, song_id: str, segments: Mapping[str, Segments]) -> None:
         for name, seg in segments.items():
@@ -180,6 +289,7 @@ class HumService:
             raise SongNotFound(song_id=song_id)
         await self.index.delete(song_id)
         await asyncio.to_thread(self.catalog.remove, song_id)
+        self._groups = None
         log.info("removed song %s", song_id)
         return song
 
@@ -202,6 +312,8 @@ class HumService:
             decoded = await self._run(self._decode_song, data, song.ext)
             segments = await self._run(self._embed_song, decoded.samples, admitted=True)
             await self._store_features(song.song_id, segments)
+            rec = await self._run(same_recording.recording_print, decoded.samples, DECODE_RATE, admitted=True)
+            await asyncio.to_thread(self.catalog.store_features, RECORDING_FEATURES, song.song_id, rec.to_array())
             yield song, segments
 
     async def reindex(self) -> int:
@@ -239,15 +351,20 @@ class HumService:
 
         # The confidence weighs the catalog's size: a chance match is likelier among more songs.
         n_songs = len(filters.song_ids) if filters and filters.song_ids is not None else await self.count_songs()
-        fused = fuse(hits, self.search_cfg.weights, self.search_cfg.gates, n_songs=n_songs)
+        groups = await self._group_map()  # versions of one recording are one answer
+        fused = fuse(hits, self.search_cfg.weights, self.search_cfg.gates, n_songs=n_songs, group_of=groups)
         # A query with no tune in it (a held note, speech, drums…) is never a confident answer,
-        # unless a gated path (harmony) found a recording of the song itself: its fingerprint
-        # is evidence of its own, and a phone recording of a band can be a poor single voice.
-        reason = None if convincing(hits, self.search_cfg.gates) else evidence.judge(heard)
+        # unless a gated path (harmony) found a recording of the song itself by a wide margin:
+        # its fingerprint is evidence of its own, and a phone recording of a band can be a poor
+        # single voice. (A held note's chroma can pass the ordinary gate: hence the wider one.)
+        recording = {n: Gate(score=g.score, margin=max(g.margin, evidence.RECORDING_MARGIN)) for n, g in self.search_cfg.gates.items()}
+        reason = None if convincing(hits, recording, groups) else evidence.judge(heard)
         factor = evidence.NO_TUNE_FACTOR if reason else 1.0
-        songs = await asyncio.to_thread(self.catalog.get_many, [f.song_id for f in fused[:top_k]])
+        songs = await asyncio.to_thread(self.catalog.get_many,
+                                        [i for f in fused[:top_k] for i in (f.song_id, *f.versions)])
         results = [
-            SearchResult(songs[f.song_id], f.score, f.confidence * factor, f.offset_s, f.scores)
+            SearchResult(songs[f.song_id], f.score, f.confidence * factor, f.offset_s, f.scores,
+                         tuple(songs[v] for v in f.versions if v in songs))
             for f in fused if f.song_id in songs
         ][:top_k]
         match = bool(results) and results[0].confidence >= self.search_cfg.match_threshold

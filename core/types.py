@@ -25,6 +25,9 @@ class Song:
     added_by: str | None
     added_at: datetime
     genre: str | None = None
+    #: The song this one is a version of (another copy of the same recording: a re-encode, a
+    #: remaster, the same track on another album), always a primary (a song with no version_of).
+    version_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ class SearchResult:
     confidence: float  # calibrated probability that this is the sung song, in [0, 1]
     offset_s: float  # where in the song the matching passage starts
     scores: dict[str, float] = field(default_factory=dict)  # per embedder
+    #: The other versions of the same recording the search also found (one answer, listed together).
+    versions: tuple[Song, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,8 +132,16 @@ class SearchResponse:
     def best(self) -> SearchResult | None:
         return self.results[0] if self.results else None
 
+    @property
+    def heard_tune(self) -> bool:
+        """False when the query carried no tune (a held note, speech, noise…): its closest songs
+        are listed, but no clip of one should be offered as if it were the answer."""
+        return self.reason in (None, "not_in_catalog")
+
 
 @dataclass(frozen=True)
 class AddResult:
     song: Song
-    created: bool  # False when the same file was already in the catalog
+    created: bool  # False when the same file (or, skipped, the same recording) was already in the catalog
+    #: The catalog song the upload is the same recording as (skipped, or kept as its version).
+    duplicate_of: Song | None = None

@@ -43,6 +43,28 @@ def tune(seed: int, *, notes: int = 48, shift: float = 0.0, tempo: float = 1.0, 
     return 0.5 * y / np.abs(y).max()
 
 
+def reharmonised(seed: int, *, notes: int = 48, sr: int = SR) -> np.ndarray:
+    """Another recording of :func:`tune`'s melody: the same notes at the same times, but another
+    timbre (odd partials, a clarinet's) and another bass line (a fifth under, with its fifth) —
+    a second harmonisation of one tune, which is *not* the same recording."""
+    r = np.random.default_rng(seed)
+    pitches = 62 + np.cumsum(r.integers(-4, 5, notes)) % 14
+    durs = r.choice([0.25, 0.5, 0.5, 0.75, 1.0], notes)
+    out = []
+    for p, d in zip(pitches, durs):
+        n = int(sr * d)
+        t = np.arange(n) / sr
+        f = 440.0 * 2 ** ((p - 69) / 12)
+        env = np.minimum(1.0, np.minimum(t / 0.02, (n / sr - t) / 0.05 + 1e-3))
+        ph = 2 * np.pi * f * t
+        bass = 440.0 * 2 ** ((p - 19 - 69) / 12)
+        y = (0.5 * np.sin(ph) + 0.3 * np.sin(3 * ph) + 0.15 * np.sin(5 * ph) + 0.2 * np.sin(2 * np.pi * bass * t)
+             + 0.1 * np.sin(2 * np.pi * 1.5 * bass * t))
+        out.append(env * y)
+    y = np.concatenate(out).astype(np.float32)
+    return 0.5 * y / np.abs(y).max()
+
+
 def encode(samples: np.ndarray, fmt: str, *, sr: int = SR, extra: tuple[str, ...] = ()) -> bytes:
     """Encode float32 mono with the real ffmpeg. ``fmt``: ogg (Opus voice note), mp3, m4a, flac,
     wav, webm, mp4 (video note: audio plus a black video track)."""

@@ -4,14 +4,15 @@
   honest "no confident match" with tips, offsets, the admin song list and ``/stats``.
 * :mod:`~adapters.common.ratelimit` — the per-user request limit (``limits.user_requests_per_minute``).
 * :mod:`~adapters.common.requests` — checks before downloading (size, duration) and ``Title - Artist``.
-* :mod:`~adapters.common.actions` — button payloads that survive restarts (play, not it, pages).
+* :mod:`~adapters.common.actions` — button payloads that survive restarts (play, not it, pages,
+  keep a duplicate as a version).
 * :mod:`~adapters.common.errors` — any exception → user text (tracebacks to the log only).
 * :mod:`~adapters.common.i18n` — the reply language from a platform language code.
 
 All user-facing text comes from :mod:`core.messages` (English and Simplified Chinese).
 """
 
-from adapters.common.actions import NotIt, Play, SongsPage
+from adapters.common.actions import KeepVersion, NotIt, Play, SongsPage
 from adapters.common.errors import error_text
 from adapters.common.formatting import (
     SONGS_PAGE_SIZE,
@@ -23,6 +24,8 @@ from adapters.common.formatting import (
     page_count,
     result_line,
     song_name,
+    version_text,
+    versions_note,
 )
 from adapters.common.i18n import pick_lang
 from adapters.common.ratelimit import RateDecision, UserRateLimiter
@@ -30,6 +33,7 @@ from adapters.common.requests import parse_title_artist, precheck
 
 __all__ = [
     "SONGS_PAGE_SIZE",
+    "KeepVersion",
     "NotIt",
     "Play",
     "RateDecision",
@@ -47,4 +51,6 @@ __all__ = [
     "precheck",
     "result_line",
     "song_name",
+    "version_text",
+    "versions_note",
 ]

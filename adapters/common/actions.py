@@ -7,6 +7,7 @@ carries the song id and offset itself instead of a key into memory:
 * ``p:<song_id>:<offset_s>``  play the clip of a song from an offset (whole seconds)
 * ``n:<query_id>:<song_id>``  "not it": the answer to query ``query_id`` was wrong
 * ``s:<page>``               a page of the admin song list
+* ``k:<key>``                keep an upload held as a duplicate (:mod:`core.pending`) as a version
 
 :func:`decode` returns ``None`` for anything else (e.g. buttons of an older version); adapters
 answer those with "this button has expired".
@@ -38,12 +39,18 @@ class SongsPage:
     page: int
 
 
-Action = Play | NotIt | SongsPage
+@dataclass(frozen=True)
+class KeepVersion:
+    key: str  # core.pending key: a prefix of the upload's sha256
+
+
+Action = Play | NotIt | SongsPage | KeepVersion
 
 _PATTERNS = {
     "p": re.compile(rf"^p:({_ID}):(\d{{1,6}})$"),
     "n": re.compile(rf"^n:({_ID}):({_ID})$"),
     "s": re.compile(r"^s:(\d{1,6})$"),
+    "k": re.compile(r"^k:([0-9a-f]{1,24})$"),
 }
 
 
@@ -54,6 +61,8 @@ def encode(action: Action) -> str:
         data = f"n:{action.query_id}:{action.song_id}"
     elif isinstance(action, SongsPage):
         data = f"s:{max(0, int(action.page))}"
+    elif isinstance(action, KeepVersion):
+        data = f"k:{action.key}"
     else:  # pragma: no cover - a programming error
         raise TypeError(f"not an action: {action!r}")
     if len(data.encode()) > MAX_PAYLOAD or decode(data) != _normalised(action):
@@ -82,4 +91,6 @@ def decode(data: str | None) -> Action | None:
         return Play(m.group(1), int(m.group(2)))
     if kind == "n":
         return NotIt(m.group(1), m.group(2))
+    if kind == "k":
+        return KeepVersion(m.group(1))
     return SongsPage(int(m.group(1)))

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from core import messages
 from core.service import ServiceStats
-from core.types import SearchResponse, SearchResult, Song
+from core.types import AddResult, SearchResponse, SearchResult, Song
 
 Escape = Callable[[str], str]
 
@@ -46,12 +46,23 @@ def song_name(song: Song, *, escape: Escape = _same) -> str:
     return f"{title} — {escape(shorten(song.artist))}" if song.artist else title
 
 
+def versions_note(result: SearchResult, lang: str) -> str:
+    """`` (+1 version)`` when the search also found other versions of the result's recording, else ``""``."""
+    n = len(result.versions)
+    if n == 0:
+        return ""
+    if n == 1:
+        return messages.t("result_versions_one", lang)
+    return messages.t("result_versions_many", lang, count=n)
+
+
 def result_line(rank: int, result: SearchResult, lang: str, *, escape: Escape = _same) -> str:
-    """``1. Title — Artist · 87 % · at 1:23``."""
+    """``1. Title — Artist · 87 % · at 1:23`` (`` (+1 version)`` for a recording kept in versions)."""
     song = result.song
     artist = f" — {escape(shorten(song.artist))}" if song.artist else ""
     return messages.t("results_line", lang, rank=rank, title=escape(shorten(song.title)), artist=artist,
-                      confidence=100.0 * result.confidence, offset=format_offset(result.offset_s))
+                      confidence=100.0 * result.confidence,
+                      offset=format_offset(result.offset_s)) + versions_note(result, lang)
 
 
 def format_response(response: SearchResponse, lang: str, *, max_query_seconds: float | None = None,
@@ -126,3 +137,14 @@ def format_stats(stats: ServiceStats, lang: str) -> str:
         lines.append(messages.t("stats_pending", lang, pending=stats.index.pending))
     lines += stats.notes
     return "\n".join(lines)
+
+
+def version_text(result: AddResult, lang: str) -> str:
+    """The answer to "Keep as a version": kept as a version of which song, or where it already is."""
+    twin = result.duplicate_of
+    if result.created and twin is not None:
+        return messages.t("song_version_added", lang, title=twin.title, song_id=twin.song_id,
+                          new_title=result.song.title, new_id=result.song.song_id)
+    if result.created:  # its twin was removed meanwhile: a song of its own
+        return messages.t("song_added", lang, title=result.song.title, song_id=result.song.song_id)
+    return messages.t("song_exists", lang, title=result.song.title, song_id=result.song.song_id)

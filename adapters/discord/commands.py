@@ -39,7 +39,7 @@ async def search_attachment(ctx: BotContext, interaction: discord.Interaction,
     if (view := views.results_view(response, lang)) is not None:
         extra["view"] = view
     clip = None
-    if response.results:
+    if response.results and response.heard_tune:
         top = response.results[0]
         try:
             clip = await ctx.service.clip(top.song.song_id, top.offset_s)
@@ -104,10 +104,19 @@ def build_commands(ctx: BotContext) -> list[Command]:
             precheck(file, ctx.service, query=False)
             await interaction.response.defer(thinking=True, ephemeral=True)
             data = await download(file)
+            added_by = f"discord:{interaction.user.id}"
             result = await ctx.service.add_song(data, filename=file.filename, title=title, artist=artist,
-                                                added_by=f"discord:{interaction.user.id}")
+                                                added_by=added_by)
+            lang = ctx.lang(interaction)
+            if not result.created and result.duplicate_of is not None:  # the same recording: ask
+                held = await ctx.service.hold_upload(data, filename=file.filename, title=title, artist=artist,
+                                                     added_by=added_by)
+                await interaction.followup.send(
+                    messages.t("song_duplicate", lang, title=result.song.title, song_id=result.song.song_id),
+                    view=views.keep_version_view(held, lang), ephemeral=True)
+                return
             key = "song_added" if result.created else "song_exists"
-            await interaction.followup.send(messages.t(key, ctx.lang(interaction), title=result.song.title,
+            await interaction.followup.send(messages.t(key, lang, title=result.song.title,
                                                        song_id=result.song.song_id), ephemeral=True)
 
     @app_commands.command(name="removesong", description=text(

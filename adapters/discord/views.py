@@ -1,7 +1,8 @@
 """Embeds and buttons.
 
 Buttons carry their whole meaning in their custom id — the shared payloads of
-:mod:`adapters.common.actions` (``p:<song>:<offset>``, ``n:<query>:<song>``, ``s:<page>``) — and
+:mod:`adapters.common.actions` (``p:<song>:<offset>``, ``n:<query>:<song>``, ``s:<page>``,
+``k:<held upload>``) — and
 are handled by one :class:`discord.ui.DynamicItem`, registered once per client. So a button
 keeps working after a restart: nothing about it lives in memory.
 """
@@ -38,8 +39,9 @@ def escape(text: str) -> str:
     return escape_markdown(text, as_needed=True)
 
 
-class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"[pns]:[^ ]{1,62}"):
-    """Any humbot button: play a clip, "not it", or turn a page of the admin song list."""
+class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"[pnsk]:[^ ]{1,62}"):
+    """Any humbot button: play a clip, "not it", turn a page of the admin song list, or keep a
+    duplicate upload as a version."""
 
     def __init__(self, action: actions.Action | None, *, custom_id: str | None = None, label: str = "",
                  style: discord.ButtonStyle = discord.ButtonStyle.secondary, disabled: bool = False) -> None:
@@ -72,6 +74,11 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"[pns]:[
                 ctx.require_admin(interaction)  # checked on every press, not only on /songs
                 embed, view = await songs_page(ctx, action.page, lang)
                 await interaction.response.edit_message(embed=embed, view=view)
+            elif isinstance(action, actions.KeepVersion):
+                ctx.require_admin(interaction)
+                await interaction.response.defer(thinking=True, ephemeral=True)  # embedding takes seconds
+                result = await ctx.service.add_held(action.key)
+                await interaction.followup.send(formatting.version_text(result, lang), ephemeral=True)
             else:
                 await send(interaction, messages.t("button_expired", lang), ephemeral=True)
 
@@ -115,6 +122,14 @@ def results_view(response: SearchResponse, lang: str) -> discord.ui.View | None:
 
 
 # -- admin ------------------------------------------------------------------------------------
+def keep_version_view(key: str, lang: str) -> discord.ui.View:
+    """"Keep as a version" under an upload that was not added (the same recording as a catalog song)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ActionButton(actions.KeepVersion(key), label=messages.t("keep_version_button", lang),
+                               style=discord.ButtonStyle.primary))
+    return view
+
+
 async def songs_page(ctx: BotContext, page: int, lang: str) -> tuple[discord.Embed, discord.ui.View | None]:
     """One page of the catalog, and ◀ ▶ buttons when there is more than one."""
     size = formatting.SONGS_PAGE_SIZE

@@ -1,5 +1,8 @@
 """Admin commands: grow the catalog from the chat (/add), /remove, /songs (paged), /stats.
 
+An upload that is the same recording as a catalog song is not added: the reply says which song,
+under a "Keep as a version" button (the upload waits in the service's pending area).
+
 Admins are the Telegram user ids in ``telegram.admins``. Everyone else gets a polite refusal
 *before* anything is downloaded or stored.
 """
@@ -11,10 +14,18 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from adapters.common import actions, clamp_page, error_text, format_songs_page, format_stats, parse_title_artist
+from adapters.common import (
+    actions,
+    clamp_page,
+    error_text,
+    format_songs_page,
+    format_stats,
+    parse_title_artist,
+    version_text,
+)
 from adapters.common.formatting import SONGS_PAGE_SIZE
 from adapters.telegram.context import BotDeps, chat_action, command_args, log, reply, source_of
-from adapters.telegram.keyboards import songs_keyboard
+from adapters.telegram.keyboards import keep_version_keyboard, songs_keyboard
 from adapters.telegram.media import download, find_attachment
 from core import messages
 from core.errors import HumbotError
@@ -75,8 +86,37 @@ class AdminHandlers:
             await status.edit_text(error_text(e, lang, logger=log, what="add"))
             return
         song = result.song
+        if not result.created and result.duplicate_of is not None:  # the same recording: ask
+            try:
+                held = await self.deps.service.hold_upload(
+                    data, filename=attachment.filename, title=title, artist=artist,
+                    added_by=source_of(update.effective_user))
+            except Exception:  # noqa: BLE001 - the answer matters more than the button
+                log.exception("could not hold %s for a version", attachment.filename)
+                held = None
+            await status.edit_text(messages.t("song_duplicate", lang, title=song.title, song_id=song.song_id),
+                                   reply_markup=keep_version_keyboard(held, lang) if held else None)
+            return
         key = "song_added" if result.created else "song_exists"
         await status.edit_text(messages.t(key, lang, title=song.title, song_id=song.song_id))
+
+    async def keep_version(self, update: Update, context: Context, query: CallbackQuery,
+                           action: actions.KeepVersion, lang: str) -> None:
+        """"Keep as a version" under a duplicate: add the held upload as a version of its song."""
+        if not self.deps.is_admin(query.from_user):
+            await query.answer(messages.t("not_admin", lang), show_alert=True)
+            return
+        await query.answer(messages.t("adding", lang))
+        try:
+            result = await self.deps.service.add_held(action.key)
+        except Exception as e:
+            text = error_text(e, lang, logger=log, what="keep version")
+        else:
+            text = version_text(result, lang)
+        if isinstance(query.message, Message):
+            await query.message.edit_text(text, reply_markup=None)  # the button is spent
+        else:
+            await context.bot.send_message(query.from_user.id, text)
 
     # -- /remove, /stats ------------------------------------------------------------------
     async def remove(self, update: Update, context: Context) -> None:

@@ -41,3 +41,10 @@ def songs_keyboard(page: int, total: int, lang: str) -> InlineKeyboardMarkup | N
         row.append(InlineKeyboardButton(messages.t("page_next", lang),
                                         callback_data=actions.encode(actions.SongsPage(page + 1))))
     return InlineKeyboardMarkup([row]) if row else None
+
+
+def keep_version_keyboard(key: str, lang: str) -> InlineKeyboardMarkup:
+    """"Keep as a version" under an upload that was not added (the same recording as a catalog song)."""
+    data = actions.encode(actions.KeepVersion(key))
+    button = InlineKeyboardButton(messages.t("keep_version_button", lang), callback_data=data)
+    return InlineKeyboardMarkup([[button]])

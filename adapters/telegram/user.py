@@ -129,6 +129,8 @@ class UserHandlers:
                 await query.answer(messages.t("feedback_thanks", lang))
             elif isinstance(action, actions.SongsPage):
                 await self.admin.page(update, context, query, action, lang)
+            elif isinstance(action, actions.KeepVersion):
+                await self.admin.keep_version(update, context, query, action, lang)
             else:
                 await query.answer(messages.t("button_expired", lang), show_alert=True)
         except Exception as e:

@@ -83,7 +83,8 @@ def test_import_add_search_remove_roundtrip(config: Path, library: Path, tmp_pat
     top = res["results"][0]
     assert top["title"] == "Named Song" and top["artist"] == "Some Band"
     assert abs(top["offset_s"] - 6.0) <= 1.5
-    assert set(top) == {"song_id", "title", "artist", "score", "confidence", "offset_s"}
+    assert set(top) == {"song_id", "title", "artist", "score", "confidence", "offset_s", "versions"}
+    assert top["versions"] == []
     assert 0 <= top["confidence"] <= 1
     assert Path(res["clip"]).read_bytes()[:4] == b"OggS"
 
@@ -268,3 +269,39 @@ def test_demo_finds_its_hums_and_re_embeds_a_catalog_left_by_another_setup(tmp_p
     assert "re-embedding its songs" in second.stdout
     assert "Traceback" not in second.stderr
     assert "2/2 hummed queries found their song" in second.stdout
+
+
+def test_a_copy_of_a_catalog_song_is_skipped_unless_kept_as_a_version(config: Path, tmp_path: Path) -> None:
+    import numpy as np
+    from audio_fixtures import SR
+
+    original = tmp_path / "seven.flac"
+    original.write_bytes(encode(tune(7), "flac"))
+    song_id = humbot("songs", "add", str(original), "--title", "Seven", config=config).stdout.split("\t")[0]
+    copy = tmp_path / "seven-album.mp3"  # the same recording: MP3 at 64 kb/s, −6 dB, 1 s of silence in front
+    copy.write_bytes(encode(np.concatenate([np.zeros(SR, np.float32), 0.5 * tune(7)]), "mp3", extra=("-b:a", "64k")))
+
+    skipped = humbot("songs", "add", str(copy), "--title", "Seven (album)", config=config)
+    assert skipped.stdout == ""
+    assert (f"looks like the same recording as 'Seven' ({song_id}): skipped "
+            f"(use --keep-duplicate to keep it as a version)") in skipped.stderr
+    folder = tmp_path / "more"
+    folder.mkdir()
+    (folder / "seven-again.mp3").write_bytes(copy.read_bytes())
+    imported = humbot("songs", "import", str(folder), config=config)
+    assert "(use --keep-duplicates to keep it as a version)" in imported.stdout
+    assert "1 files: 0 added, 0 already in the catalog, 1 copies of catalog songs skipped, 0 skipped." in imported.stdout
+
+    kept = humbot("songs", "add", str(copy), "--title", "Seven (album)", "--keep-duplicate", config=config)
+    assert f"kept as a version of 'Seven' ({song_id})" in kept.stdout
+    new_id = kept.stdout.splitlines()[-1].split("\t")[0]
+    listing = {s["song_id"]: s for s in map(json.loads, humbot("songs", "list", "--json", config=config).stdout.splitlines())}
+    assert listing[new_id]["version_of"] == song_id and listing[song_id]["version_of"] is None
+
+    q = tmp_path / "seven.ogg"
+    q.write_bytes(voice_note(7, 4.0, 10.0))
+    res = json.loads(humbot("search", str(q), "--json", config=config).stdout)
+    top = res["results"][0]
+    assert {top["song_id"], *top["versions"]} == {song_id, new_id}
+    assert all(r["song_id"] not in (song_id, new_id) for r in res["results"][1:])
+    assert "(+1 version)" in humbot("search", str(q), config=config).stdout

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import numpy as np
 import pytest
-from audio_fixtures import drum_loop, encode, held_note, siren, speech, tune, white_noise
+from audio_fixtures import SR, drum_loop, encode, held_note, reharmonised, siren, speech, tune, white_noise
 from service_fixtures import melody_only_config, voice_note
 
 from bot.wiring import build_service
@@ -222,3 +223,110 @@ async def test_busy_when_the_work_queue_is_full(tmp_path: Path) -> None:
     finally:
         gate.set()
         await svc.close()
+
+
+# -- versions of one recording (issue 14) ------------------------------------------------------
+def _copy_of(seed: int) -> bytes:
+    """Song ``seed`` as another file of the same recording: MP3 at 64 kb/s, −6 dB, 1 s of silence in front."""
+    y = np.concatenate([np.zeros(SR, np.float32), 0.5 * tune(seed)])
+    return encode(y, "mp3", extra=("-b:a", "64k"))
+
+
+def _recorded(seed: int, start_s: float, seconds: float) -> bytes:
+    """The song itself playing (a phone near a speaker: Opus at 24 kb/s), ``seconds`` from ``start_s``."""
+    y = tune(seed)
+    return encode(y[int(start_s * SR) : int((start_s + seconds) * SR)], "ogg")
+
+
+@pytest.fixture
+async def versions_service(tmp_path: Path, song_tunes: dict[int, bytes]) -> HumService:
+    svc = build_service(melody_only_config(tmp_path))
+    await svc.start()
+    for seed in (1, 2, 3, 4):
+        await svc.add_song(song_tunes[seed], filename=f"tune{seed}.flac", title=f"Tune {seed}")
+    yield svc
+    await svc.close()
+
+
+async def test_a_re_encoded_copy_is_recognised_and_skipped_by_default(versions_service: HumService) -> None:
+    svc = versions_service
+    original = next(s for s in await svc.list_songs() if s.title == "Tune 2")
+    before = await svc.count_songs()
+    res = await svc.add_song(_copy_of(2), filename="copy.mp3", title="Tune 2 (remastered)")
+    assert not res.created
+    assert res.duplicate_of is not None and res.duplicate_of.song_id == original.song_id
+    assert res.song.song_id == original.song_id
+    assert await svc.count_songs() == before
+    assert await svc.index.song_ids() == {s.song_id for s in await svc.list_songs()}
+    assert not svc.catalog.stray_files()  # nothing stored: no file, no features
+
+
+async def test_a_copy_kept_as_a_version_does_not_lower_the_songs_confidence(versions_service: HumService) -> None:
+    svc = versions_service
+    original = next(s for s in await svc.list_songs() if s.title == "Tune 2")
+    queries = {"hummed": voice_note(2, 4.0, 10.0), "recorded": _recorded(2, 6.0, 12.0)}
+    before = {k: await svc.search(q, filename="q.ogg", with_clip=False) for k, q in queries.items()}
+    assert all(r.best.song.song_id == original.song_id and r.match for r in before.values())
+
+    res = await svc.add_song(_copy_of(2), filename="copy.mp3", title="Tune 2 (album)", on_duplicate="version")
+    assert res.created and res.duplicate_of is not None and res.duplicate_of.song_id == original.song_id
+    copy = res.song
+    assert copy.version_of == original.song_id
+    assert (await svc.get_song(copy.song_id)).version_of == original.song_id
+    assert svc.catalog.versions_map() == {copy.song_id: original.song_id}
+
+    for kind, q in queries.items():
+        resp = await svc.search(q, filename="q.ogg", with_clip=False)
+        top = resp.results[0]
+        ids = [r.song.song_id for r in resp.results]
+        assert {top.song.song_id, *(v.song_id for v in top.versions)} == {original.song_id, copy.song_id}, kind
+        assert original.song_id not in ids[1:] and copy.song_id not in ids[1:], kind  # listed once, together
+        # Counted apart, the copy is the song's runner-up: the margin the confidence rests on
+        # vanished (0.37 → 0.01 for a 6 s hum, 1.5 → 0.12 for this one with harmony's bonus lost).
+        assert resp.standing.margin >= before[kind].standing.margin - 0.02, kind
+        assert top.confidence >= before[kind].best.confidence - 0.01, kind
+        assert resp.match, kind
+
+
+async def test_another_harmonisation_of_a_catalog_tune_is_added_as_a_song(versions_service: HumService) -> None:
+    res = await versions_service.add_song(encode(reharmonised(3), "flac"), filename="tune3-reharmonised.flac")
+    assert res.created and res.duplicate_of is None and res.song.version_of is None
+
+
+async def test_removing_a_primary_makes_its_first_version_the_primary(versions_service: HumService) -> None:
+    svc = versions_service
+    original = next(s for s in await svc.list_songs() if s.title == "Tune 1")
+    first = (await svc.add_song(_copy_of(1), filename="a.mp3", on_duplicate="version")).song
+    second = (await svc.add_song(encode(tune(1)[SR:], "ogg"), filename="b.ogg", on_duplicate="version")).song
+    assert first.version_of == second.version_of == original.song_id
+    await svc.remove_song(original.song_id)
+    assert (await svc.get_song(first.song_id)).version_of is None
+    assert (await svc.get_song(second.song_id)).version_of == first.song_id
+    resp = await svc.search(voice_note(1, 2.0, 10.0), filename="q.ogg", with_clip=False)
+    assert {resp.results[0].song.song_id, *(v.song_id for v in resp.results[0].versions)} == {
+        first.song_id, second.song_id}
+
+
+async def test_a_held_upload_is_added_as_a_version_once(versions_service: HumService) -> None:
+    from core.errors import UploadExpired
+
+    svc = versions_service
+    original = next(s for s in await svc.list_songs() if s.title == "Tune 4")
+    data = _copy_of(4)
+    assert (await svc.add_song(data, filename="c.mp3")).duplicate_of.song_id == original.song_id
+    key = await svc.hold_upload(data, filename="c.mp3", title="Tune 4 live", added_by="admin")
+    assert len(f"k:{key}".encode()) <= 64
+    res = await svc.add_held(key)
+    assert res.created and res.song.version_of == original.song_id
+    assert (res.song.title, res.song.added_by) == ("Tune 4 live", "admin")
+    with pytest.raises(UploadExpired):
+        await svc.add_held(key)
+
+
+async def test_songs_imported_before_prints_get_one_when_first_compared(versions_service: HumService) -> None:
+    svc = versions_service
+    original = next(s for s in await svc.list_songs() if s.title == "Tune 3")
+    svc.catalog.feature_path("recording", original.song_id).unlink()  # as a catalog from before prints
+    res = await svc.add_song(_copy_of(3), filename="d.mp3")
+    assert res.duplicate_of is not None and res.duplicate_of.song_id == original.song_id
+    assert svc.catalog.feature_path("recording", original.song_id).exists()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.common import (
+    KeepVersion,
     NotIt,
     Play,
     SongsPage,
@@ -51,6 +52,17 @@ def test_confident_answer_is_a_numbered_list() -> None:
     text = format_response(_response([0.87, 0.05], match=True), "en")
     assert text.splitlines() == ["Best matches:", "1. Song 1 — Artist · 87 % · at 1:23",
                                  "2. Song 2 — Artist · 5 % · at 1:23"]
+
+
+def test_a_result_found_in_several_versions_says_so() -> None:
+    from dataclasses import replace
+
+    response = _response([0.87, 0.05], match=True)
+    response.results[0] = replace(response.results[0], versions=(_song(7),))
+    response.results[1] = replace(response.results[1], versions=(_song(8), _song(9)))
+    assert format_response(response, "en").splitlines()[1:] == [
+        "1. Song 1 — Artist · 87 % · at 1:23 (+1 version)", "2. Song 2 — Artist · 5 % · at 1:23 (+2 versions)"]
+    assert format_response(response, "zh").splitlines()[2].endswith("（另有 2 个版本）")
 
 
 def test_no_confident_match_is_said_with_candidates_tips_and_truncation_note() -> None:
@@ -148,7 +160,8 @@ def test_rate_limiter_forgets_idle_users_and_reads_limits() -> None:
     assert len(limiter) == 1
 
 
-@pytest.mark.parametrize("action", [Play("0123456789ab", 83), NotIt("feedfacecafe", "0123456789ab"), SongsPage(3)])
+@pytest.mark.parametrize("action", [Play("0123456789ab", 83), NotIt("feedfacecafe", "0123456789ab"), SongsPage(3),
+                                    KeepVersion("0123456789abcdef01234567")])
 def test_button_payloads_round_trip_and_fit(action) -> None:
     data = actions.encode(action)
     assert len(data.encode()) <= 64

@@ -117,3 +117,43 @@ async def test_stats_for_a_listed_user_even_in_a_direct_message(fake: FakeDiscor
     text = reply.text()
     assert text.startswith(f"Songs in the catalog: {stats.songs}\n")
     assert "Queries served: " in text and "Index: local, healthy" in text
+
+
+async def test_a_copy_of_a_catalog_song_is_not_added_until_an_admin_keeps_it_as_a_version(
+        fake: FakeDiscord, adapter: DiscordAdapter, service: HumService) -> None:
+    import re
+
+    import numpy as np
+    from audio_fixtures import SR
+
+    original = next(s for s in await service.list_songs() if s.title == "Tune 2")
+    before = await service.count_songs()
+    copy = encode(np.concatenate([np.zeros(SR, np.float32), 0.5 * tune(2)]), "mp3")  # −6 dB, 1 s of silence
+    song = attachment(fake, "tune2-album.mp3", copy, "audio/mpeg")
+    answer = await interact(fake, slash("addsong", user_id=ADMIN_USER, attachments={"file": song},
+                                        options={"title": "Tune 2 (album)", "artist": "Artist 2"}))
+    assert answer.flags & EPHEMERAL
+    assert answer.text() == f"Looks like the same recording as “Tune 2” (id {original.song_id}) — not added."
+    assert await service.count_songs() == before
+    [button] = answer.buttons()
+    assert button["label"] == "Keep as a version"
+    assert isinstance(actions.decode(button["custom_id"]), actions.KeepVersion)
+
+    refused = await interact(fake, button_click(answer.reply, button["custom_id"], user_id=new_user_id()))
+    assert refused.text() == NOT_ADMIN
+    assert await service.count_songs() == before
+
+    kept = await interact(fake, button_click(answer.reply, button["custom_id"], user_id=ADMIN_USER))
+    new_id = None
+    try:
+        assert kept.flags & EPHEMERAL
+        m = re.fullmatch(rf"Kept as a version of “Tune 2” \(id {original.song_id}\): “Tune 2 \(album\)” "
+                         r"\(id ([0-9a-f]+)\)\.", kept.text())
+        assert m, kept.text()
+        new_id = m.group(1)
+        assert (await service.get_song(new_id)).version_of == original.song_id
+        again = await interact(fake, button_click(answer.reply, button["custom_id"], user_id=ADMIN_USER))
+        assert again.text().startswith("That upload is no longer waiting")
+    finally:  # the package's catalog is shared with the search tests
+        if new_id is not None:
+            await service.remove_song(new_id)

@@ -8,7 +8,7 @@ clip and its buttons.
 from __future__ import annotations
 
 import pytest
-from audio_fixtures import encode, tune
+from audio_fixtures import encode, siren, tune
 from discord_support import voice_note
 from fake_discord import (
     Call,
@@ -130,6 +130,15 @@ async def test_out_of_catalog_humming_is_an_honest_no_match(fake: FakeDiscord,
     text = answer.text()
     assert text.startswith("No confident match. The closest songs in the catalog:")
     assert "\n1. Tune " in text and "Tips: hum 10–20 s of the chorus" in text
+
+
+async def test_a_siren_is_told_it_is_too_little_melody_in_the_users_language(fake: FakeDiscord,
+                                                                             adapter: DiscordAdapter) -> None:
+    att = attachment(fake, "voice-message.ogg", encode(siren(), "ogg"), "audio/ogg", voice_seconds=8.0)
+    answer = await interact(fake, slash("hum", user_id=new_user_id(), locale="zh-CN",
+                                        attachments={"recording": att}))
+    assert answer.text().startswith("我只听到几个音来回重复")
+    assert not answer.files  # no clip: nothing was found
 
 
 async def test_replies_and_buttons_follow_the_users_language(fake: FakeDiscord,

@@ -157,3 +157,45 @@ async def test_stats_show_catalog_queries_and_hit_rate(bot: TelegramAdapter, fak
     assert f"Hit rate from feedback: 0 % (0 of {st.feedback_wrong} rated answers)" in text
     assert "Index: local, healthy" in text
     assert st.queries >= 1 and st.feedback_wrong >= 1
+
+
+async def test_a_copy_of_a_catalog_song_is_not_added_until_the_admin_keeps_it_as_a_version(
+        bot: TelegramAdapter, fake: FakeBotAPI, service: HumService) -> None:
+    import numpy as np
+    from audio_fixtures import SR
+    from tg_support import NOTES
+
+    original = next(s for s in await service.list_songs() if s.title == "Tune 1")
+    before = await service.count_songs()
+    copy = encode(np.concatenate([np.zeros(SR, np.float32), 0.5 * tune(1, notes=NOTES)]), "mp3")  # −6 dB, 1 s pad
+    admin, admin_chat = _admin(fake)
+    upload = fake.push_message(admin_chat, admin, fake.audio(copy, duration=21, file_name="tune1-album.mp3"),
+                               caption="/add Tune 1 (album) - Artist 1")
+    answer = await final_reply(fake, upload)
+    assert answer["text"] == (f"Looks like the same recording as “Tune 1” (id {original.song_id}) — not added.")
+    assert await service.count_songs() == before
+    buttons = [b for row in answer["reply_markup"]["inline_keyboard"] for b in row]
+    assert [b["text"] for b in buttons] == ["Keep as a version"]
+    assert len(buttons[0]["callback_data"].encode()) <= 64
+
+    outsider = fake.user(7501)  # a forwarded or group button is no way around the admin check
+    refused = fake.press(answer, outsider, "Keep as a version")
+    await fake.wait_for(lambda: fake.callbacks[refused]["answered"])
+    assert fake.callbacks[refused]["text"] == "Sorry, only admins can change the catalog."
+    assert await service.count_songs() == before
+
+    fake.press(answer, admin, "Keep as a version")
+    kept = await fake.wait_for(lambda: (m := fake.messages[(ADMIN_ID, answer["message_id"])])["text"].startswith(
+        "Kept as a version") and m)
+    new_id = re.search(r"“Tune 1 \(album\)” \(id ([0-9a-f]+)\)", kept["text"]).group(1)
+    assert kept["text"].startswith(f"Kept as a version of “Tune 1” (id {original.song_id}): ")
+    assert "reply_markup" not in kept  # the button is spent
+    stored = await service.get_song(new_id)
+    assert (stored.version_of, stored.artist, stored.added_by) == (original.song_id, "Artist 1",
+                                                                   f"telegram:{ADMIN_ID}")
+    assert await service.count_songs() == before + 1
+
+    user = fake.user(7502)  # a hum of the tune finds one answer, with its version listed
+    query = fake.push_message(fake.private_chat(user), user, fake.voice(hum(1, 2.0), duration=10))
+    line = (await final_reply(fake, query))["text"].splitlines()[1]
+    assert line.startswith("1. Tune ") and line.endswith(" (+1 version)")

@@ -6,6 +6,7 @@ import asyncio
 import re
 
 import pytest
+from audio_fixtures import encode, held_note
 from fake_bot_api import FakeBotAPI
 from tg_support import clip_reply, final_reply, hum, make_service, settle
 
@@ -87,6 +88,18 @@ async def test_unknown_tune_gets_an_honest_no_match_with_candidates_and_tips(
     assert clips[0]["audio"]["title"] == re.match(r"3\. (Tune \d) — ", lines[3]).group(1)
     await settle(bot, fake)
     assert not [m for m in fake.replies_to(request) if "audio" in m]  # nothing claimed, no clip pushed
+
+
+async def test_a_held_note_is_told_it_is_one_note_not_given_a_song(bot: TelegramAdapter, fake: FakeBotAPI) -> None:
+    user = fake.user(1003)
+    chat = fake.private_chat(user)
+    request = fake.push_message(chat, user, fake.voice(encode(held_note(440.0), "ogg"), duration=8))
+    answer = await final_reply(fake, request)
+    lines = answer["text"].splitlines()
+    assert lines[0] == ("I only heard one note — hum a longer part of the tune (8–15 s), with its ups "
+                        "and downs.")
+    await settle(bot, fake)
+    assert not [m for m in fake.replies_to(request) if "audio" in m]  # no song claimed, no clip
 
 
 async def test_a_long_note_is_cut_and_the_user_is_told(bot: TelegramAdapter, fake: FakeBotAPI) -> None:
