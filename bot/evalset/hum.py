@@ -54,6 +54,23 @@ class HumVoice:
             raise ValueError(f"syllable must be one of {SYLLABLES}")
 
 
+def random_voice(rng: np.random.Generator, syllable: str, formant_scale: float, *, max_vibrato: float = 0.6,
+                 max_wander_cents: float = 15.0) -> HumVoice:
+    """A hummer drawn at random (vibrato, breath, scoops, wander, glottal shape), in a fixed order
+    of draws so that the same ``rng`` state always gives the same voice."""
+    return HumVoice(
+        syllable=syllable,
+        formant_scale=round(formant_scale, 3),
+        vibrato_rate=round(float(rng.uniform(4.5, 6.5)), 2),
+        vibrato_depth=round(float(rng.uniform(0.1, max_vibrato)), 3),
+        breathiness=round(float(rng.uniform(0.05, 0.4)), 3),
+        scoop=round(float(rng.uniform(0.3, 2.0)), 3),
+        scoop_time=round(float(rng.uniform(0.03, 0.1)), 3),
+        wander_cents=round(float(rng.uniform(3, max_wander_cents)), 2),
+        open_quotient=round(float(rng.uniform(0.5, 0.75)), 3),
+    )
+
+
 def _resonator(f: float, bw: float, sr: int) -> tuple[np.ndarray, np.ndarray]:
     """Klatt's digital resonator, unity gain at DC."""
     c = -np.exp(-2 * np.pi * bw / sr)

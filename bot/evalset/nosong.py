@@ -31,7 +31,7 @@ import numpy as np
 from bot.evalset import effects
 from bot.evalset.arrange import NoteEvent, Part
 from bot.evalset.festival import FESTIVAL_SR, SENTENCES, SPEAKERS, speak
-from bot.evalset.hum import HumNote, HumVoice, _tract, hum
+from bot.evalset.hum import HumNote, HumVoice, _tract, hum, random_voice
 from bot.evalset.instruments import SOUNDFONTS
 from bot.evalset.queries import QUERY_SR, Channel, _through_channel, _voice_channel
 
@@ -242,17 +242,8 @@ def babble(streams: list[dict], duration_s: float, noise_snr_db: float, rng: np.
 
 
 def _hum_voice(rng: np.random.Generator) -> HumVoice:
-    return HumVoice(
-        syllable=str(rng.choice(["hm", "mm", "doo"])),  # one held syllable: no consonant per note
-        formant_scale=round(float(rng.uniform(0.95, 1.35)), 3),
-        vibrato_rate=round(float(rng.uniform(4.5, 6.5)), 2),
-        vibrato_depth=round(float(rng.uniform(0.1, 0.5)), 3),
-        breathiness=round(float(rng.uniform(0.05, 0.4)), 3),
-        scoop=round(float(rng.uniform(0.3, 2.0)), 3),
-        scoop_time=round(float(rng.uniform(0.03, 0.1)), 3),
-        wander_cents=round(float(rng.uniform(3, 12)), 2),
-        open_quotient=round(float(rng.uniform(0.5, 0.75)), 3),
-    )
+    syllable = str(rng.choice(["hm", "mm", "doo"]))  # one held syllable: no consonant per note
+    return random_voice(rng, syllable, float(rng.uniform(0.95, 1.35)), max_vibrato=0.5, max_wander_cents=12.0)
 
 
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:

@@ -30,7 +30,7 @@ import numpy as np
 from bot.evalset import effects
 from bot.evalset.arrange import IT_SYLLABLES, SongPlan
 from bot.evalset.festival import FESTIVAL_SR, MAX_SUNG_MIDI, SINGERS, SungNote, sing, singer
-from bot.evalset.hum import SYLLABLES, HumNote, HumVoice, hum
+from bot.evalset.hum import SYLLABLES, HumNote, HumVoice, hum, random_voice
 
 QUERY_SR = 16000
 KINDS = ("hummed", "sung", "recorded")
@@ -243,17 +243,7 @@ def plan_voice_query(
         who, center, scale = _persona(rng)
         register = 12 * int(round((center - med) / 12))
         syl = str(rng.choice(SYLLABLES, p=[0.35, 0.1, 0.2, 0.15, 0.1, 0.1]))
-        hv = HumVoice(
-            syllable=syl,
-            formant_scale=round(scale, 3),
-            vibrato_rate=round(float(rng.uniform(4.5, 6.5)), 2),
-            vibrato_depth=round(float(rng.uniform(0.1, 0.6)), 3),
-            breathiness=round(float(rng.uniform(0.05, 0.4)), 3),
-            scoop=round(float(rng.uniform(0.3, 2.0)), 3),
-            scoop_time=round(float(rng.uniform(0.03, 0.1)), 3),
-            wander_cents=round(float(rng.uniform(3, 15)), 2),
-            open_quotient=round(float(rng.uniform(0.5, 0.75)), 3),
-        )
+        hv = random_voice(rng, syl, scale)
         voice = asdict(hv)
         performer = f"hum:{syl}/{who}"
         legato = 1.0 if syl in ("hm", "mm") else float(rng.uniform(0.75, 0.95))
