@@ -19,10 +19,11 @@ figures are in BENCHMARKS.md on the held-out split.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
+
+from core import voice_pitch
 
 SAMPLE_RATE = 16000
 FMIN_HZ, FMAX_HZ = 80.0, 1000.0  # the melody path's voice range (core.embedders.melody)
@@ -97,12 +98,15 @@ class QueryEvidence:
         return self.voiced_s / self.duration_s if self.duration_s else 0.0
 
 
-def measure(samples: np.ndarray, detector: _Detector | None = None) -> QueryEvidence:
-    """The melodic evidence in a query. ``samples``: (n,) float32 mono at :data:`SAMPLE_RATE`."""
+def measure(samples: np.ndarray) -> QueryEvidence:
+    """The melodic evidence in a query. ``samples``: (n,) float32 mono at :data:`SAMPLE_RATE`.
+
+    The pitch track is the melody embedder's own (:func:`core.voice_pitch.shared`): in a search
+    SwiftF0 runs once for both.
+    """
     from swift_f0.music import segment_notes
 
-    det = detector or default_detector()
-    track = det.detect(samples)
+    track = voice_pitch.shared().detect(samples, SAMPLE_RATE, fmin=FMIN_HZ, fmax=FMAX_HZ)
     voiced = (track.confidence >= VOICED) & (track.pitch_hz > 0)
     frame_s = float(track.timestamps[1] - track.timestamps[0]) if len(track.timestamps) > 1 else 0.016
     notes = [n for n in segment_notes(track) if n.end - n.start >= MIN_NOTE_S]
@@ -209,27 +213,3 @@ def _glide_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: l
     return slid / total if total else 0.0
 
 
-class _Detector:
-    """SwiftF0 for the evidence, on one ONNX thread behind a lock (its session is shared)."""
-
-    def __init__(self) -> None:
-        from swift_f0 import SwiftF0
-
-        self._f0 = SwiftF0(threads=1, spin=False)
-        self._lock = threading.Lock()
-
-    def detect(self, samples: np.ndarray):
-        with self._lock:
-            return self._f0.detect(samples, SAMPLE_RATE, fmin=FMIN_HZ, fmax=FMAX_HZ)
-
-
-_default: _Detector | None = None
-_default_lock = threading.Lock()
-
-
-def default_detector() -> _Detector:
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = _Detector()
-        return _default

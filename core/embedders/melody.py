@@ -24,13 +24,13 @@ Pipeline (all at 16 kHz):
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import librosa
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, uniform_filter1d
 
+from core import voice_pitch
 from core.embedders import align, pitch_posterior, salience_net
 from core.embedders.base import Embedder, l2_normalize
 from core.types import Segments
@@ -232,16 +232,13 @@ class MelodyEmbedder(Embedder):
     sample_rate = SAMPLE_RATE
 
     def __init__(self, *, window_s: float = WINDOW_S, hop_s: float = 1.0, query_shifts: int = QUERY_SHIFTS) -> None:
-        from swift_f0 import SwiftF0
-
         self.window_s, self.hop_s, self.query_shifts = window_s, hop_s, query_shifts
         self.version = f"{self.VERSION}/{window_s:g}s/{hop_s:g}s"
-        # One ONNX thread: the service already runs `limits.workers` jobs in parallel, and
-        # oversubscribing 2 cores made 20 concurrent searches ~40× slower than one at a time.
-        self._detector = SwiftF0(threads=1, spin=False)
+        # The process's one query tracker: the query evidence reads the same track of a query
+        # (core.voice_pitch runs it once).
+        self._detector = voice_pitch.shared()
         self._posterior = pitch_posterior.PitchPosterior(threads=1)
         _network()  # load the song tracker's weights now, so a broken install fails at start-up
-        self._lock = threading.Lock()
 
     def song_segments_from_contour(self, contour: np.ndarray) -> Segments:
         win = int(round(self.window_s * FRAME_RATE))
@@ -322,8 +319,7 @@ class MelodyEmbedder(Embedder):
         return voice.result(), song_contour(samples, posterior, cqt.result())
 
     def _voice_contour(self, samples: np.ndarray) -> np.ndarray:
-        with self._lock:
-            return query_contour(samples, self._detector)
+        return query_contour(samples, self._detector)
 
     @staticmethod
     def query_features(voice: np.ndarray, mix: np.ndarray) -> np.ndarray | None:
