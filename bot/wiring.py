@@ -8,7 +8,7 @@ from bot.config import Config
 from core import messages
 from core.catalog import Catalog
 from core.embedders.base import Embedder
-from core.index import make_index
+from core.index import make_fingerprint_index, make_index
 from core.service import HumService
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,9 @@ def build_service(config: Config) -> HumService:
     return HumService(
         catalog=Catalog(config.data_dir),
         index=make_index(config.index, config.data_dir),
+        fingerprints=(make_fingerprint_index(config.index, config.data_dir)
+                      if config.embedders.fingerprint.enabled else None),
+        fingerprint_speeds=tuple(config.embedders.fingerprint.speeds),
         embedders=embedders,
         search=config.search,
         limits=config.limits,

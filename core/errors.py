@@ -26,6 +26,14 @@ class HumbotError(Exception):
     def user_message(self, lang: str | None = "en") -> str:
         return messages.t(self.key, lang, **self.params)
 
+    def __reduce__(self):
+        # Rebuilt from its key and parameters (pickled across processes), not from its text.
+        return _rebuild, (type(self), self.key, self.params)
+
+
+def _rebuild(cls: type[HumbotError], key: str, params: dict[str, Any]) -> HumbotError:
+    return cls(key, **params)
+
 
 class AudioError(HumbotError):
     """The audio a user sent cannot be used (their input, not our fault)."""

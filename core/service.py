@@ -15,6 +15,7 @@ share one model call.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -29,12 +30,15 @@ import numpy as np
 
 from core import audio as audio_mod
 from core import evidence, same_recording
+from core import fingerprint as fp
 from core.batching import MicroBatcher
 from core.catalog import Catalog, new_song, sha256_of
 from core.embedders.base import Embedder
-from core.errors import BackendUnavailable, Busy, HumbotError, SongNotFound, UploadExpired
+from core.errors import BackendUnavailable, Busy, HumbotError, IndexMismatch, SongNotFound, UploadExpired
 from core.fusion import convincing, fuse
+from core.fingerprint.matching import ACCEPTED_CONFIDENCE, accepted
 from core.index.base import VectorIndex
+from core.index.fingerprint_base import FingerprintIndex, FingerprintMatch
 from core.pending import HeldUpload, PendingUploads
 from core.settings import Gate, LimitsConfig, SearchConfig
 from core.types import AddResult, Clip, IndexHit, IndexStats, SearchFilter, SearchResponse, SearchResult, Segments, Song
@@ -84,6 +88,20 @@ def _one_per_recording(hits: list[IndexHit], groups: Mapping[str, str]) -> list[
     return [next((h for h in members if h.song_id == g), members[0]) for g, members in by_group.items()]
 
 
+async def _none() -> None:
+    return None
+
+
+def _passes(song: Song, filters: SearchFilter | None) -> bool:
+    """Does ``song`` meet a search's restrictions (for answers that did not come from the vector index)?"""
+    if filters is None:
+        return True
+    if filters.song_ids is not None and song.song_id not in filters.song_ids:
+        return False
+    return all(want is None or (have or "").casefold() == want.casefold()
+               for want, have in ((filters.artist, song.artist), (filters.genre, song.genre)))
+
+
 def _versions_of(song_id: str, groups: Mapping[str, str]) -> tuple[str, ...]:
     """The other songs of ``song_id``'s group (``groups``: version → primary), primary first."""
     primary = groups.get(song_id, song_id)
@@ -101,9 +119,13 @@ class HumService:
         search: SearchConfig,
         limits: LimitsConfig,
         notes: Sequence[str] = (),
+        fingerprints: FingerprintIndex | None = None,
+        fingerprint_speeds: tuple[float, ...] = fp.landmarks.SPEEDS,
     ) -> None:
         self.catalog = catalog
         self.index = index
+        self.fingerprints = fingerprints
+        self.fingerprint_speeds = fingerprint_speeds
         self.embedders = {e.name: e for e in embedders}
         self.search_cfg = search
         self.limits = limits
@@ -121,10 +143,14 @@ class HumService:
     async def start(self) -> None:
         """Open the index (checking it matches the embedders) and reconcile it with the catalog."""
         await self.index.open({n: e.spec for n, e in self.embedders.items()})
+        if self.fingerprints is not None:
+            await self.fingerprints.open()
         await self.reconcile()
 
     async def close(self) -> None:
         await self.index.close()
+        if self.fingerprints is not None:
+            await self.fingerprints.close()
         self._pool.shutdown(wait=True)
 
     async def reconcile(self) -> None:
@@ -138,6 +164,13 @@ class HumService:
         for song_id in orphans:
             log.warning("removing vectors of %s: no catalog entry (interrupted import)", song_id)
             await self.index.delete(song_id)
+        if self.fingerprints is not None:
+            try:
+                for song_id in await self.fingerprints.song_ids() - known:
+                    log.warning("removing fingerprints of %s: no catalog entry (interrupted import)", song_id)
+                    await self.fingerprints.delete(song_id)
+            except BackendUnavailable:
+                log.warning("fingerprint index unavailable: reconciliation postponed")
         for path in await asyncio.to_thread(self.catalog.stray_files):
             log.warning("removing stray file %s (interrupted import)", path.name)
             path.unlink(missing_ok=True)
@@ -172,6 +205,10 @@ class HumService:
         by_rate = self._by_rate(audio_mod.Audio(samples32k, DECODE_RATE))
         return {n: e.embed_song(by_rate[e.sample_rate]) for n, e in self.embedders.items()}
 
+    @staticmethod
+    def _landmarks(samples32k: np.ndarray) -> fp.Landmarks:
+        return fp.landmarks_of(audio_mod.Audio(samples32k, DECODE_RATE).resampled(fp.SAMPLE_RATE).samples)
+
     def _decode_song(self, data: bytes, suffix: str) -> audio_mod.Audio:
         raw = audio_mod.decode_bytes(data, sample_rate=DECODE_RATE, max_seconds=self.limits.max_song_seconds,
                                      suffix=suffix)
@@ -199,9 +236,10 @@ class HumService:
             return AddResult(existing, created=False)
         suffix = Path(filename).suffix.lower()[:10]
         decoded = await self._run(self._decode_song, data, suffix)
-        segments, rec = await asyncio.gather(
+        segments, rec, landmarks = await asyncio.gather(
             self._run(self._embed_song, decoded.samples, admitted=True),
-            self._run(same_recording.recording_print, decoded.samples, DECODE_RATE, admitted=True))
+            self._run(same_recording.recording_print, decoded.samples, DECODE_RATE, admitted=True),
+            self._run(self._landmarks, decoded.samples, admitted=True) if self.fingerprints else _none())
         twin = await self._same_recording_as(rec, segments)
         if twin is not None and on_duplicate == "skip":
             log.info("not adding %r: the same recording as %s %r", filename, twin.song_id, twin.title)
@@ -215,6 +253,8 @@ class HumService:
         await self._store_features(song.song_id, segments)
         await asyncio.to_thread(self.catalog.store_features, RECORDING_FEATURES, song.song_id, rec.to_array())
         await self.index.upsert(song, segments)
+        if self.fingerprints is not None:
+            await self.fingerprints.add(song.song_id, landmarks)
         await asyncio.to_thread(self.catalog.add, song)
         self._groups = None
         log.info("added song %s %r (%.0f s)%s", song.song_id, song.title, song.duration_s,
@@ -305,6 +345,8 @@ class HumService:
         if song is None:
             raise SongNotFound(song_id=song_id)
         await self.index.delete(song_id)
+        if self.fingerprints is not None:
+            await self.fingerprints.delete(song_id)
         await asyncio.to_thread(self.catalog.remove, song_id)
         self._groups = None
         log.info("removed song %s", song_id)
@@ -331,10 +373,23 @@ class HumService:
             await self._store_features(song.song_id, segments)
             rec = await self._run(same_recording.recording_print, decoded.samples, DECODE_RATE, admitted=True)
             await asyncio.to_thread(self.catalog.store_features, RECORDING_FEATURES, song.song_id, rec.to_array())
+            if self.fingerprints is not None:  # each song's landmarks replaced as it goes (one decoding)
+                await self.fingerprints.add(song.song_id, await self._run(self._landmarks, decoded.samples, admitted=True))
             yield song, segments
 
     async def reindex(self) -> int:
-        return await self.index.rebuild({n: e.spec for n, e in self.embedders.items()}, self.songs_with_segments())
+        """Rebuild the vector index and the fingerprints from the catalog's original files."""
+        if self.fingerprints is not None:
+            try:
+                await self.fingerprints.open()
+            except IndexMismatch:  # hashes of another landmark layout: nothing in them is reusable
+                await self.fingerprints.reset()
+        n = await self.index.rebuild({n: e.spec for n, e in self.embedders.items()}, self.songs_with_segments())
+        if self.fingerprints is not None:
+            known = {s.song_id for s in await self.list_songs()}
+            for song_id in await self.fingerprints.song_ids() - known:
+                await self.fingerprints.delete(song_id)
+        return n
 
     # -- search ---------------------------------------------------------------------------
     def _decode_query(self, data: bytes, suffix: str) -> audio_mod.Audio:
@@ -359,8 +414,9 @@ class HumService:
         # at each step. Stage timings are therefore the slowest path's, and overlap. The query's
         # melodic evidence is measured beside them.
         groups = await self._group_map()  # versions of one recording are one answer
-        heard, *paths = await asyncio.gather(
+        heard, recognised, *paths = await asyncio.gather(
             self._run(self._evidence, query, by_rate, admitted=True),
+            self._fingerprint_path(query, filters),
             *(self._search_path(name, by_rate[e.sample_rate], filters, groups) for name, e in self.embedders.items()))
         hits = {name: found for name, found, _ in paths if found}
         for stage in ("embed", "search", "rerank"):
@@ -385,6 +441,13 @@ class HumService:
                          tuple(songs[v] for v in versions[f.song_id] if v in songs))
             for f in fused[:top_k] if f.song_id in songs
         ]
+        if recognised is not None:
+            missing = [i for i in (recognised.song_id, *_versions_of(recognised.song_id, groups)) if i not in songs]
+            if missing:
+                songs = {**songs, **await asyncio.to_thread(self.catalog.get_many, missing)}
+            results = self._recognised_first(recognised, results, songs, groups, filters, top_k)
+            if results and results[0].song.song_id == recognised.song_id:
+                reason = None  # a recording of the song itself: its tune needs no judging
         match = bool(results) and results[0].confidence >= self.search_cfg.match_threshold
         if results and not match and reason is None:
             reason = evidence.NOT_IN_CATALOG
@@ -399,6 +462,45 @@ class HumService:
                                 top.confidence if top else None)
         return SearchResponse(query_id, results, match, query.duration_s, query.truncated, clip, timings,
                               reason=reason, evidence=heard, standing=fused[0].standing if fused else None)
+
+    async def _fingerprint_path(self, query: audio_mod.Audio, filters: SearchFilter | None) -> FingerprintMatch | None:
+        """The song a query is a recording of, by its landmarks — or None (also without a fingerprint index)."""
+        if self.fingerprints is None:
+            return None
+        variants = await self._run(self._query_landmarks, query, admitted=True)
+        try:
+            found = await self.fingerprints.search(variants, top_k=10,
+                                                   song_ids=filters.song_ids if filters else None)
+        except BackendUnavailable:  # the other paths still answer
+            log.warning("fingerprint index unavailable: searching without it")
+            return None
+        best = accepted([f.hit for f in found])
+        return found[0] if best is not None else None
+
+    def _query_landmarks(self, query: audio_mod.Audio) -> list[tuple[float, fp.Landmarks]]:
+        return fp.query_variants(query.resampled(fp.SAMPLE_RATE).samples, self.fingerprint_speeds)
+
+    @staticmethod
+    def _recognised_first(recognised: FingerprintMatch, results: list[SearchResult], songs: Mapping[str, Song],
+                          groups: Mapping[str, str], filters: SearchFilter | None, top_k: int) -> list[SearchResult]:
+        """``results`` with the fingerprint's song first, where its alignment puts the query.
+
+        The landmarks decide a recording of the song itself (``ACCEPTED_CONFIDENCE``: every accepted
+        alignment named the right song on the fit split); the song's versions stay one answer, and
+        every other song is left at most what the answer leaves (``1 − confidence``).
+        """
+        song = songs.get(recognised.song_id)
+        if song is None or not _passes(song, filters):
+            return results
+        group = groups.get(song.song_id, song.song_id)
+        same = next((r for r in results if groups.get(r.song.song_id, r.song.song_id) == group), None)
+        confidence = max(ACCEPTED_CONFIDENCE, same.confidence if same else 0.0)
+        top = SearchResult(song, same.score if same else 0.0, confidence, recognised.hit.offset_s,
+                           {**(same.scores if same else {}), "fingerprint": float(recognised.hit.aligned)},
+                           tuple(songs[v] for v in _versions_of(song.song_id, groups) if v in songs))
+        others = [dataclasses.replace(r, confidence=min(r.confidence, 1.0 - confidence))
+                  for r in results if r is not same]
+        return [top, *others][:top_k]
 
     @staticmethod
     def _evidence(query: audio_mod.Audio, by_rate: Mapping[int, np.ndarray]) -> evidence.QueryEvidence:

@@ -67,8 +67,14 @@ class HarmonyConfig(Section):
     hop_s: float = Field(1.0, ge=0.5)
 
 
+class FingerprintConfig(Section):
+    enabled: bool = True  # landmark fingerprints: recordings of the song itself (core.fingerprint)
+    speeds: list[float] = [1.0, 0.98, 0.99, 1.01, 1.02]  # playback speeds tried (core.fingerprint.landmarks.SPEEDS)
+
+
 class EmbeddersConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    fingerprint: FingerprintConfig = FingerprintConfig()
     panns: PannsConfig = PannsConfig()
     melody: MelodyConfig = MelodyConfig()
     harmony: HarmonyConfig = HarmonyConfig()

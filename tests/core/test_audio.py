@@ -121,3 +121,13 @@ def test_clip_is_an_excerpt_in_the_requested_format(tmp_path, fmt: str) -> None:
     clip.write_bytes(data)
     out = audio.decode_file(clip, sample_rate=16000, max_seconds=60)
     assert out.duration_s == pytest.approx(6.0, abs=0.1)
+
+
+def test_typed_errors_survive_pickling_across_processes() -> None:
+    """A worker process's decoding error reaches the parent as the same typed, translated error."""
+    import pickle
+
+    from core.errors import CorruptAudio
+
+    err = pickle.loads(pickle.dumps(CorruptAudio()))
+    assert type(err) is CorruptAudio and err.key == CorruptAudio.key and str(err) == str(CorruptAudio())

@@ -1,0 +1,171 @@
+"""Landmarks: pairs of spectral peaks hashed with their time difference (Wang, 2003).
+
+A phone held up to a loudspeaker in a bar keeps little of a song's spectrum — the loudspeaker
+cuts the bass and the top, the room smears every note, chatter and noise fill the gaps — but
+the *loudest points* of the spectrogram mostly stay where they were. Each peak is paired with a
+few peaks that follow it; a pair's frequencies and its time difference make a hash that does
+not depend on where in the song the pair sits, and the time of its first peak is stored beside
+it. A recording matches a song when many of its hashes are in the song *at one consistent time
+offset* (:mod:`core.fingerprint.matching`).
+
+Units: frames of :data:`HOP` samples at :data:`SAMPLE_RATE` Hz (:data:`FRAME_RATE` a second);
+bins of ``SAMPLE_RATE / N_FFT`` Hz (15.6 Hz). Every constant below was chosen on the fit split
+of the real-music bench (``bench/bench_fingerprint.py``; BENCHMARKS.md §6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from scipy import ndimage, signal
+
+#: 8 kHz keeps 0–4 kHz: what a phone's microphone, a loudspeaker's band (≈ 200 Hz–6 kHz) and a
+#: 16 kb/s Opus voice note all keep, and a quarter of the work of 32 kHz.
+SAMPLE_RATE = 8000
+N_FFT = 512  # 64 ms windows, 15.6 Hz bins
+HOP = 128  # 16 ms frames: offsets to within a frame, and peaks of short notes kept apart
+FRAME_RATE = SAMPLE_RATE / HOP  # 62.5 frames a second
+#: Bins kept: 250 Hz–3.9 kHz. A phone's loudspeaker path removes most of what is below (and the
+#: bass peaks that survive are the room's resonances, not the song's).
+LO_BIN, HI_BIN = 16, 250
+#: A peak is the maximum of a neighbourhood of ±PEAK_BINS × ±PEAK_FRAMES (±156 Hz, ±96 ms): dense
+#: enough for short clips, sparse enough that each peak is a stable, loud point.
+PEAK_BINS = 10
+PEAK_FRAMES = 6
+#: Peaks kept per second of audio, the loudest above their local background (the rest are what
+#: noise, a room and a codec move first).
+PEAKS_PER_SECOND = 30
+#: Peaks quieter than this below the recording's loudest are silence or dither.
+FLOOR_DB = 70.0
+#: Each anchor peak is paired with up to FANOUT peaks of its target zone: DT_MIN–DT_MAX frames
+#: later (16 ms–1 s), within ±DF_MAX bins (±0.98 kHz).
+FANOUT = 5
+QUERY_PEAKS_PER_SECOND = 30
+QUERY_FANOUT = 5
+DT_MIN, DT_MAX = 1, 63
+DF_MAX = 63
+#: Playback speeds a query is also tried at (a DJ's pitch fader, a tape, a sped-up video): each
+#: resampled variant's hashes are looked up too. ±2 % moves a 1 kHz peak by 1.3 bins and a 1 s
+#: pair by 1.2 frames, which no hash survives; 1 % steps leave at most 0.5 %.
+SPEEDS = (1.0, 0.98, 0.99, 1.01, 1.02)
+#: Hashes quantise frequencies to F_QUANT bins (47 Hz) and time differences to DT_QUANT frames
+#: (48 ms): a room and noise move peaks by a bin or a frame, which breaks an exact hash. On the fit
+#: split, 3 × 3 found 68.6 % of recordings at rank 1 against 52.1 % unquantised (2 × 2: 62.1 %);
+#: the coarser hashes collide more, which the rejection rule measures (core.fingerprint.matching).
+F_QUANT = 3
+DT_QUANT = 3
+#: Hash layout: anchor bin / F_QUANT (8 bits) | bin difference / F_QUANT + 64 (7 bits) |
+#: time difference / DT_QUANT (6 bits).
+HASH_BITS = 21
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """Hashes of one recording and the frame of each hash's anchor peak.
+
+    ``hashes``: (n,) uint32 below ``2 ** HASH_BITS``; ``times``: (n,) int32 frames; sorted by time.
+    """
+
+    hashes: np.ndarray
+    times: np.ndarray
+    duration_s: float
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    @property
+    def frames(self) -> int:
+        return int(round(self.duration_s * FRAME_RATE))
+
+
+def log_spectrogram(samples: np.ndarray) -> np.ndarray:
+    """Log-magnitude STFT in dB. ``samples``: (n,) float at :data:`SAMPLE_RATE`; returns (bins, frames)."""
+    x = np.asarray(samples, dtype=np.float32)
+    if len(x) < N_FFT:
+        x = np.pad(x, (0, N_FFT - len(x)))
+    _, _, z = signal.stft(x, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary=None, padded=False)
+    return 20 * np.log10(np.abs(z[LO_BIN:HI_BIN]) + 1e-6).astype(np.float32)
+
+
+def peaks(spec_db: np.ndarray, per_second: int = PEAKS_PER_SECOND) -> tuple[np.ndarray, np.ndarray]:
+    """The spectrogram's landmark peaks: (frames (p,), bins (p,)) sorted by frame, then bin.
+
+    A peak is its neighbourhood's maximum; of those, the :data:`PEAKS_PER_SECOND` a second that
+    stand highest above a smoothed background (a loud steady band otherwise takes every peak).
+    Bins count from 0 at :data:`LO_BIN`.
+    """
+    if spec_db.size == 0:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32)
+    local_max = ndimage.maximum_filter(spec_db, size=(2 * PEAK_BINS + 1, 2 * PEAK_FRAMES + 1), mode="nearest")
+    background = ndimage.uniform_filter(spec_db, size=(2 * PEAK_BINS + 1, 4 * PEAK_FRAMES + 1), mode="nearest")
+    floor = spec_db.max() - FLOOR_DB
+    is_peak = (spec_db == local_max) & (spec_db > floor)
+    b, t = np.nonzero(is_peak)
+    if not len(t):
+        return np.zeros(0, np.int32), np.zeros(0, np.int32)
+    salience = spec_db[b, t] - background[b, t]
+    # The loudest of each second: a fixed density keeps quiet passages printed too.
+    second = t // int(FRAME_RATE)
+    order = np.lexsort((-salience, second))
+    rank = np.arange(len(order)) - np.searchsorted(second[order], second[order])
+    keep = order[rank < per_second]
+    keep = keep[np.lexsort((b[keep], t[keep]))]
+    return t[keep].astype(np.int32), b[keep].astype(np.int32)
+
+
+def pair_hashes(frames: np.ndarray, bins: np.ndarray, fanout: int = FANOUT) -> tuple[np.ndarray, np.ndarray]:
+    """Hash each peak with up to :data:`FANOUT` peaks of its target zone, nearest in time first.
+
+    ``frames``, ``bins``: (p,) sorted by frame. Returns (hashes (n,) uint32, anchor frames (n,) int32).
+    """
+    p = len(frames)
+    if p < 2:
+        return np.zeros(0, np.uint32), np.zeros(0, np.int32)
+    # Peaks within DT_MAX frames of an anchor are at most this many positions after it.
+    reach = min(p - 1, int(np.max(np.bincount(frames // int(FRAME_RATE))) * (DT_MAX / FRAME_RATE + 1)))
+    idx = np.arange(p)[:, None] + np.arange(1, reach + 1)[None, :]  # (p, reach)
+    valid = idx < p
+    idx = np.minimum(idx, p - 1)
+    dt = frames[idx] - frames[:, None]
+    df = bins[idx] - bins[:, None]
+    valid &= (dt >= DT_MIN) & (dt <= DT_MAX) & (np.abs(df) <= DF_MAX)
+    # The first FANOUT valid targets of each anchor (targets are in time order already).
+    valid &= np.cumsum(valid, axis=1) <= fanout
+    a, k = np.nonzero(valid)
+    f1 = (bins[a] // F_QUANT).astype(np.uint32)
+    dfq = np.floor_divide(df[a, k] + F_QUANT // 2, F_QUANT) + 64
+    dtq = (dt[a, k] + DT_QUANT // 2) // DT_QUANT
+    h = (f1 << 13) | (dfq.astype(np.uint32) << 6) | dtq.astype(np.uint32)
+    return h, frames[a].astype(np.int32)
+
+
+def landmarks_of(samples: np.ndarray, *, query: bool = False) -> Landmarks:
+    """The landmarks of a recording. ``samples``: (n,) float32 at :data:`SAMPLE_RATE`.
+
+    ``query``: a query's denser landmarks (:data:`QUERY_PEAKS_PER_SECOND`, :data:`QUERY_FANOUT`):
+    a noisy recording keeps only some of the song's peaks, and more of its own raise the odds
+    that those are among them, at no cost to the index.
+    """
+    t, b = peaks(log_spectrogram(samples), QUERY_PEAKS_PER_SECOND if query else PEAKS_PER_SECOND)
+    h, anchors = pair_hashes(t, b, QUERY_FANOUT if query else FANOUT)
+    return Landmarks(h, anchors, len(samples) / SAMPLE_RATE)
+
+
+def query_variants(samples: np.ndarray, speeds: tuple[float, ...] = SPEEDS) -> list[tuple[float, Landmarks]]:
+    """The landmarks of a query as if the song had played at each of ``speeds`` (1.02: 2 % fast).
+
+    Each variant resamples the query by the speed (a recording 2 % fast is stretched by 2 %),
+    which brings its peaks back to the song's frequencies and frames. ``samples``: (n,) float32
+    at :data:`SAMPLE_RATE`. Returns (speed, landmarks) pairs in the order of ``speeds``.
+    """
+    out = []
+    for speed in speeds:
+        if speed == 1.0:
+            x = samples
+        else:
+            r = Fraction(speed).limit_denominator(200)
+            x = signal.resample_poly(samples, r.numerator, r.denominator).astype(np.float32)
+        out.append((speed, landmarks_of(x, query=True)))
+    return out

@@ -1,0 +1,162 @@
+"""Offset voting: which songs hold many of a recording's hashes at one consistent time offset.
+
+Every hash the query shares with a song votes for ``song frame − query frame``: the query's
+start in that song. A recording of the song piles its votes into one offset (the room, noise
+and codec only *remove* votes); chance collisions spread over every offset of every song.
+
+Votes are counted once per query anchor frame: the hashes of one anchor are not independent
+evidence (one peak that happens to sit on the song's spectrum would otherwise vote
+:data:`~core.fingerprint.landmarks.FANOUT` times).
+
+Rejection (:func:`accepted`): the best song's aligned anchors against two yardsticks — an
+absolute floor (:data:`MIN_ALIGNED`), and the best *other* song's alignment, which is what
+chance gives this very query in this very catalog (a sustained tone, a drum loop or a genre's
+stock sounds collide with many songs at once; a bigger catalog raises the runner-up too).
+
+``expected`` is also kept: how many alignments at least this strong a Poisson model of chance
+votes predicts for the catalog (a song with ``n`` votes over ``L`` offsets has
+``λ = n · (2·TOL + 1) / L`` chance votes per window). It ranks ties, but it is *not* the
+rejection rule: on real music it called alignments of 13–15 anchors between unrelated tracks
+(shared instruments and loops) 1e-40 likely, so chance votes are far from independent
+(BENCHMARKS.md §6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from core.fingerprint.landmarks import FRAME_RATE, Landmarks
+
+#: Votes within ±TOL frames (±16 ms) of an offset count for it: peaks move by a frame under noise.
+TOL = 1
+#: An answer needs at least this many aligned query anchor frames, and RUNNER_UP_RATIO times the
+#: best other song's. Chosen on the fit split of the real-music bench (bench/bench_fingerprint.py):
+#: its 60 negatives (unknown tracks, hums, tones, noise through the phone) aligned at most 15
+#: anchors with some song; the loosest rule that accepted none of them.
+MIN_ALIGNED = 16
+RUNNER_UP_RATIO = 1.25
+#: Share of accepted alignments that named the right song on the fit split (every one of them:
+#: the confidence an accepted fingerprint answer carries into fusion).
+ACCEPTED_CONFIDENCE = 0.99
+#: Span of offsets in a vote key: longer than any song plus any query, in frames.
+_SPAN = 1 << 24
+
+
+@dataclass(frozen=True)
+class Postings:
+    """What an index holds for some hashes: one row per (hash, song, time) occurrence.
+
+    ``hashes``: (r,) uint32; ``songs``: (r,) int64 keys of the index's songs; ``times``: (r,) int32 frames.
+    """
+
+    hashes: np.ndarray
+    songs: np.ndarray
+    times: np.ndarray
+
+    @staticmethod
+    def empty() -> Postings:
+        return Postings(np.zeros(0, np.uint32), np.zeros(0, np.int64), np.zeros(0, np.int32))
+
+
+@dataclass(frozen=True)
+class FingerprintHit:
+    """One song's best alignment with a query.
+
+    ``offset_s``: where the query starts in the song (negative: before it starts); ``aligned``:
+    query anchor frames voting for it; ``votes``: all the song's votes; ``expected``: chance
+    alignments at least as strong in the whole catalog; ``speed``: the query's resampling factor.
+    """
+
+    song: int
+    offset_s: float
+    aligned: int
+    votes: int
+    expected: float
+    speed: float
+
+
+
+def match(variants: list[tuple[float, Landmarks]], postings: Postings, song_frames: dict[int, int],
+          catalog_frames: int, top_k: int = 10) -> list[FingerprintHit]:
+    """The songs best aligned with a query, most aligned anchors first (at most ``top_k``, each once).
+
+    ``variants``: (speed factor, landmarks of the query resampled by it) — the query's hashes
+    for songs played a little fast or slow; ``postings``: the index's rows for their hashes;
+    ``song_frames``: frames of each song with postings; ``catalog_frames``: of every song.
+    """
+    if not len(postings.hashes):
+        return []
+    keys, anchors = [], []
+    for v, (_, lm) in enumerate(variants):
+        rows, qrows = _join(lm.hashes, postings.hashes)
+        if not len(rows):
+            continue
+        offset = postings.times[rows].astype(np.int64) - lm.times[qrows]
+        song_v = postings.songs[rows] * len(variants) + v
+        keys.append(song_v * _SPAN + (offset + _SPAN // 2))
+        anchors.append(lm.times[qrows].astype(np.int64))
+    if not keys:
+        return []
+    key = np.concatenate(keys)
+    anchor = np.concatenate(anchors)
+    # One vote per (song, variant, offset, query anchor frame).
+    key, anchor = np.unique(np.stack([key, anchor]), axis=1)
+    ukey, count = np.unique(key, return_counts=True)
+    # Each offset with its neighbours within ±TOL.
+    cum = np.concatenate([[0], np.cumsum(count)])
+    lo = np.searchsorted(ukey, ukey - TOL, "left")
+    hi = np.searchsorted(ukey, ukey + TOL, "right")
+    window = cum[hi] - cum[lo]
+    song_v = ukey // _SPAN
+    # Best window of each (song, variant), then each song's best variant.
+    order = np.lexsort((-window, song_v))
+    first = np.concatenate([[True], song_v[order][1:] != song_v[order][:-1]])
+    best = order[first]
+    sv_keys, sv_first = np.unique(song_v, return_index=True)  # song_v is sorted, like ukey
+    sv_votes = np.add.reduceat(count, sv_first)  # all votes of each (song, variant)
+    votes = sv_votes[np.searchsorted(sv_keys, song_v[best])]
+    song, v = np.divmod(song_v[best], len(variants))
+    aligned = window[best]
+    query_frames = max(lm.frames for _, lm in variants)
+    spans = np.array([song_frames.get(int(s), query_frames) for s in song]) + query_frames
+    lam = votes * (2 * TOL + 1) / np.maximum(spans, 1)
+    tests = max(1.0, (catalog_frames + query_frames * max(len(song_frames), 1)) / (2 * TOL + 1) * len(variants))
+    expected = stats.poisson.sf(aligned - 1, lam) * tests
+    offsets = (ukey[best] % _SPAN) - _SPAN // 2
+    hits: dict[int, FingerprintHit] = {}
+    for i in np.lexsort((expected, -aligned)):  # most aligned first: each song's best variant
+        s = int(song[i])
+        if s not in hits:
+            hits[s] = FingerprintHit(s, float(offsets[i]) / FRAME_RATE, int(aligned[i]), int(votes[i]),
+                                     float(expected[i]), variants[int(v[i])][0])
+    return list(hits.values())[:top_k]
+
+
+def accepted(hits: list[FingerprintHit]) -> FingerprintHit | None:
+    """The best hit when it is a recording of that song (see the module's rejection rule), else None.
+
+    ``hits``: :func:`match`'s answer, most aligned first (one per song).
+    """
+    if not hits:
+        return None
+    top = hits[0]
+    runner_up = hits[1].aligned if len(hits) > 1 else 0
+    return top if top.aligned >= MIN_ALIGNED and top.aligned >= RUNNER_UP_RATIO * runner_up else None
+
+
+def _join(query_hashes: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (posting row, query row) pair with the same hash: two (m,) index arrays."""
+    order = np.argsort(query_hashes, kind="stable")
+    sorted_q = query_hashes[order]
+    lo = np.searchsorted(sorted_q, hashes, "left")
+    hi = np.searchsorted(sorted_q, hashes, "right")
+    n = hi - lo
+    rows = np.repeat(np.arange(len(hashes)), n)
+    if not len(rows):
+        return rows, rows
+    starts = np.repeat(lo - (np.cumsum(n) - n), n)
+    qrows = order[starts + np.arange(len(rows))]
+    return rows, qrows

@@ -1,0 +1,100 @@
+"""The fingerprint index interface: landmark hashes per song, looked up by hash.
+
+A backend stores, for every song, the (hash, frame) pairs of its landmarks
+(:mod:`core.fingerprint.landmarks`) and answers "which songs hold these hashes, and when" —
+the postings a search votes on (:func:`core.fingerprint.matching.match`). Voting is the same
+for every backend and lives here, so the local store and Elasticsearch answer alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.fingerprint.landmarks import Landmarks
+from core.fingerprint.matching import FingerprintHit, Postings, match
+
+#: Version of what a backend stores: bumped with the landmark layout (core.fingerprint.landmarks),
+#: so an index of old hashes asks for ``humbot reindex`` instead of silently matching nothing.
+FORMAT = "landmarks-1"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The postings of some hashes, with what voting needs to know of their songs.
+
+    ``ids``: index key → song id; ``frames``: index key → the song's length in frames;
+    ``catalog_frames``: frames of every song in the index (chance alignments it offers).
+    """
+
+    postings: Postings
+    ids: dict[int, str]
+    frames: dict[int, int]
+    catalog_frames: int
+
+
+@dataclass(frozen=True)
+class FingerprintStats:
+    backend: str
+    songs: int
+    hashes: int
+    audio_s: float
+    size_bytes: int | None  # on disk (or in the cluster), when the backend can tell
+
+
+@dataclass(frozen=True)
+class FingerprintMatch:
+    """A song a recording was aligned with: the song's id and the alignment."""
+
+    song_id: str
+    hit: FingerprintHit
+
+
+class FingerprintIndex(ABC):
+    backend: str = "?"
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Create the store on first use, or check the existing one (:class:`core.errors.IndexMismatch`
+        when it holds another :data:`FORMAT`: ``humbot reindex`` rebuilds it)."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def reset(self) -> None:
+        """Drop every stored song and adopt this version's :data:`FORMAT` (``humbot reindex`` refills it)."""
+
+    @abstractmethod
+    async def add(self, song_id: str, landmarks: Landmarks) -> None:
+        """Store a song's landmarks, replacing any it had. Searchable when this returns."""
+
+    @abstractmethod
+    async def delete(self, song_id: str) -> bool:
+        """Remove a song's landmarks. True when it had any."""
+
+    @abstractmethod
+    async def lookup(self, hashes: np.ndarray, song_ids: frozenset[str] | None = None) -> Lookup:
+        """Every stored occurrence of ``hashes`` ((h,) uint32, unique), of ``song_ids`` only if given."""
+
+    @abstractmethod
+    async def song_ids(self) -> set[str]: ...
+
+    @abstractmethod
+    async def stats(self) -> FingerprintStats: ...
+
+    async def search(self, variants: list[tuple[float, Landmarks]], top_k: int = 10,
+                     song_ids: frozenset[str] | None = None) -> list[FingerprintMatch]:
+        """The songs best aligned with a query, surest first (see :func:`core.fingerprint.matching.match`).
+
+        ``variants``: (speed factor, landmarks of the query resampled by it).
+        """
+        hashes = np.unique(np.concatenate([lm.hashes for _, lm in variants])) if variants else np.zeros(0, np.uint32)
+        if not len(hashes):
+            return []
+        found = await self.lookup(hashes, song_ids)
+        hits = await asyncio.to_thread(match, variants, found.postings, found.frames, found.catalog_frames, top_k)
+        return [FingerprintMatch(found.ids[h.song], h) for h in hits if h.song in found.ids]

@@ -1,0 +1,160 @@
+"""Landmark hashes in SQLite: ``<data_dir>/index/fingerprints.db``.
+
+``hashes`` is a ``WITHOUT ROWID`` table clustered on (hash, song, frame): a lookup of a query's
+hashes reads a few contiguous runs of the B-tree and nothing else, and nothing is held in memory,
+so the store is sized by the disk (a 100k-song catalog's hashes are gigabytes; see
+BENCHMARKS.md §6 for the size per hour of audio). ``songs`` keeps each song's integer key, its
+length in frames, and its distinct hashes (delta-coded and compressed), which is what a delete
+looks up instead of scanning the table. Every add and delete is one transaction (WAL), so several
+processes share one store and a crash leaves a song either fully there or absent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import IndexMismatch
+from core.fingerprint.landmarks import FRAME_RATE, Landmarks
+from core.fingerprint.matching import Postings
+from core.index.fingerprint_base import FORMAT, FingerprintIndex, FingerprintStats, Lookup
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS songs (
+    key INTEGER PRIMARY KEY, song_id TEXT NOT NULL UNIQUE, frames INTEGER NOT NULL, n INTEGER NOT NULL,
+    distinct_hashes BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hashes (
+    hash INTEGER NOT NULL, song INTEGER NOT NULL, frame INTEGER NOT NULL, PRIMARY KEY (hash, song, frame)
+) WITHOUT ROWID;
+"""
+
+
+def _pack(hashes: np.ndarray) -> bytes:
+    """Sorted distinct hashes, delta-coded and deflated (≈ 1.5 bytes a hash)."""
+    return zlib.compress(np.diff(hashes.astype(np.int64), prepend=0).astype(np.uint32).tobytes(), 6)
+
+
+def _unpack(blob: bytes) -> np.ndarray:
+    return np.cumsum(np.frombuffer(zlib.decompress(blob), np.uint32).astype(np.int64))
+
+
+class LocalFingerprintIndex(FingerprintIndex):
+    backend = "local"
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.path = directory / "fingerprints.db"
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        return db
+
+    def _run(self, fn, *args):
+        db = self._connect()
+        try:
+            return fn(db, *args)
+        finally:
+            db.close()
+
+    # -- FingerprintIndex -----------------------------------------------------------------
+    async def open(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+        def check(db: sqlite3.Connection) -> None:
+            row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if row is not None and json.loads(row[0]) != FORMAT:
+                if db.execute("SELECT COUNT(*) FROM songs").fetchone()[0]:
+                    raise IndexMismatch(detail=f"fingerprints stored as {json.loads(row[0])}, this version uses {FORMAT}")
+            with db:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (json.dumps(FORMAT),))
+
+        await asyncio.to_thread(self._run, check)
+
+    async def close(self) -> None:
+        pass
+
+    async def reset(self) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("DELETE FROM hashes")
+                db.execute("DELETE FROM songs")
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (json.dumps(FORMAT),))
+
+        await asyncio.to_thread(self._run, work)
+
+    @staticmethod
+    def _delete(db: sqlite3.Connection, song_id: str) -> bool:
+        row = db.execute("SELECT key, distinct_hashes FROM songs WHERE song_id = ?", (song_id,)).fetchone()
+        if row is None:
+            return False
+        key, blob = row
+        db.executemany("DELETE FROM hashes WHERE hash = ? AND song = ?", ((int(h), key) for h in _unpack(blob)))
+        db.execute("DELETE FROM songs WHERE key = ?", (key,))
+        return True
+
+    async def add(self, song_id: str, landmarks: Landmarks) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            distinct = np.unique(landmarks.hashes)
+            with db:
+                self._delete(db, song_id)
+                key = db.execute("INSERT INTO songs (song_id, frames, n, distinct_hashes) VALUES (?, ?, ?, ?)",
+                                 (song_id, landmarks.frames, len(landmarks), _pack(distinct))).lastrowid
+                # Sorted by hash: inserts walk the B-tree in order instead of jumping around it.
+                order = np.lexsort((landmarks.times, landmarks.hashes))
+                rows = zip(landmarks.hashes[order].tolist(), [key] * len(order), landmarks.times[order].tolist())
+                db.executemany("INSERT OR IGNORE INTO hashes VALUES (?, ?, ?)", rows)
+
+        await asyncio.to_thread(self._run, work)
+
+    async def delete(self, song_id: str) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            with db:
+                return self._delete(db, song_id)
+
+        return await asyncio.to_thread(self._run, work)
+
+    async def lookup(self, hashes: np.ndarray, song_ids: frozenset[str] | None = None) -> Lookup:
+        def work(db: sqlite3.Connection) -> Lookup:
+            # One read transaction: the postings and the songs they name are of one moment.
+            with db:
+                db.execute("BEGIN")
+                rows = db.execute(
+                    "SELECT hash, song, frame FROM hashes WHERE hash IN (SELECT value FROM json_each(?))",
+                    (json.dumps(np.asarray(hashes).tolist()),)).fetchall()
+                arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
+                keys = np.unique(arr[:, 1]).tolist()
+                songs = {}
+                for lo in range(0, len(keys), 10000):
+                    chunk = keys[lo:lo + 10000]
+                    songs.update({k: (i, f) for k, i, f in db.execute(
+                        "SELECT key, song_id, frames FROM songs WHERE key IN (SELECT value FROM json_each(?))",
+                        (json.dumps(chunk),))})
+                total = db.execute("SELECT COALESCE(SUM(frames), 0) FROM songs").fetchone()[0]
+            if song_ids is not None:
+                songs = {k: v for k, v in songs.items() if v[0] in song_ids}
+                arr = arr[np.isin(arr[:, 1], list(songs))]
+            return Lookup(Postings(arr[:, 0].astype(np.uint32), arr[:, 1], arr[:, 2].astype(np.int32)),
+                          {k: v[0] for k, v in songs.items()}, {k: v[1] for k, v in songs.items()}, int(total))
+
+        return await asyncio.to_thread(self._run, work)
+
+    async def song_ids(self) -> set[str]:
+        return await asyncio.to_thread(self._run, lambda db: {r[0] for r in db.execute("SELECT song_id FROM songs")})
+
+    async def stats(self) -> FingerprintStats:
+        def work(db: sqlite3.Connection) -> FingerprintStats:
+            songs, hashes, frames = db.execute("SELECT COUNT(*), COALESCE(SUM(n), 0), COALESCE(SUM(frames), 0) FROM songs").fetchone()
+            size = sum(p.stat().st_size for p in self.dir.glob("fingerprints.db*"))
+            return FingerprintStats(self.backend, songs, hashes, frames / FRAME_RATE, size)
+
+        return await asyncio.to_thread(self._run, work)

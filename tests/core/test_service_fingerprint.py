@@ -1,0 +1,92 @@
+"""The fingerprint path inside the real service: a phone recording of a catalog song is answered
+by its landmarks (with where it is in the song), and nothing else is disturbed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from audio_fixtures import SR, encode, tune
+from service_fixtures import melody_only_config, voice_note
+
+from bot.evalset import phone
+from bot.wiring import build_service
+from core import audio
+
+
+def _phone_recording(seed: int, start_s: float, seconds: float, snr_db: float = 10.0) -> bytes:
+    """Song ``seed`` from ``start_s`` played through a loudspeaker in a room under pink noise, as Opus."""
+    y = tune(seed)[int(start_s * SR): int((start_s + seconds) * SR)]
+    y16 = audio.Audio(y, SR).resampled(16000).samples
+    rng = np.random.default_rng(seed)
+    ch = phone.draw_channel(rng, snr_db=snr_db, noise="pink")
+    heard = phone.through_phone(y16, 16000, ch, rng)
+    return encode(audio.Audio(heard, 16000).resampled(SR).samples, "ogg")
+
+
+async def test_a_phone_recording_is_answered_by_its_landmarks_with_its_offset(tmp_path: Path) -> None:
+    svc = build_service(melody_only_config(tmp_path))
+    await svc.start()
+    try:
+        ids = {seed: (await svc.add_song(encode(tune(seed), "flac"), filename=f"s{seed}.flac")).song.song_id
+               for seed in (1, 2, 3)}
+        assert await svc.fingerprints.song_ids() == set(ids.values())
+        res = await svc.search(_phone_recording(2, 9.0, 12.0, snr_db=15.0), filename="q.ogg")
+        assert res.match and res.reason is None
+        top = res.results[0]
+        assert top.song.song_id == ids[2]
+        assert "fingerprint" in top.scores and top.confidence >= 0.99
+        assert abs(top.offset_s - 9.0) < 0.5
+        assert res.clip is not None and abs(res.clip.start_s - (9.0 - 2.0)) < 0.5
+        # Every other song is left at most what the answer leaves.
+        assert all(r.confidence <= 1 - top.confidence + 1e-9 for r in res.results[1:])
+
+        # A hum (in another key, a little slower) is not a recording: the melody path answers alone.
+        hum = await svc.search(voice_note(2, 4.0, 10.0, shift=3.0, tempo=1.1), filename="hum.ogg")
+        assert all("fingerprint" not in r.scores for r in hum.results)
+        assert hum.results[0].song.song_id == ids[2]
+
+        # A search restricted to other songs never gets the fingerprint's song back.
+        from core.types import SearchFilter
+
+        only = await svc.search(_phone_recording(2, 9.0, 12.0, snr_db=15.0), filename="q.ogg",
+                                filters=SearchFilter(song_ids=frozenset({ids[1], ids[3]})))
+        assert all(r.song.song_id != ids[2] for r in only.results)
+
+        await svc.remove_song(ids[2])
+        assert ids[2] not in await svc.fingerprints.song_ids()
+        gone = await svc.search(_phone_recording(2, 9.0, 12.0, snr_db=15.0), filename="q.ogg")
+        assert all("fingerprint" not in r.scores for r in gone.results)
+    finally:
+        await svc.close()
+
+
+async def test_fingerprints_of_an_interrupted_import_are_removed_at_start(tmp_path: Path) -> None:
+    cfg = melody_only_config(tmp_path)
+    svc = build_service(cfg)
+    await svc.start()
+    kept = (await svc.add_song(encode(tune(1), "flac"), filename="kept.flac")).song
+    await svc.fingerprints.add("ghost", svc._landmarks(audio.Audio(tune(4), SR).resampled(32000).samples))
+    await svc.close()
+    svc2 = build_service(cfg)
+    await svc2.start()
+    try:
+        assert await svc2.fingerprints.song_ids() == {kept.song_id}
+    finally:
+        await svc2.close()
+
+
+async def test_reindex_rebuilds_the_fingerprints(tmp_path: Path) -> None:
+    cfg = melody_only_config(tmp_path)
+    svc = build_service(cfg)
+    await svc.start()
+    try:
+        song = (await svc.add_song(encode(tune(3), "flac"), filename="s3.flac")).song
+        await svc.fingerprints.reset()
+        assert await svc.fingerprints.song_ids() == set()
+        assert await svc.reindex() == 1
+        assert await svc.fingerprints.song_ids() == {song.song_id}
+        res = await svc.search(_phone_recording(3, 5.0, 12.0, snr_db=15.0), filename="q.ogg")
+        assert res.results[0].song.song_id == song.song_id and "fingerprint" in res.results[0].scores
+    finally:
+        await svc.close()
