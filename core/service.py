@@ -254,7 +254,11 @@ class HumService:
         await asyncio.to_thread(self.catalog.store_features, RECORDING_FEATURES, song.song_id, rec.to_array())
         await self.index.upsert(song, segments)
         if self.fingerprints is not None:
-            await self.fingerprints.add(song.song_id, landmarks)
+            try:
+                await self.fingerprints.add(song.song_id, landmarks)
+            except BackendUnavailable:  # melody and harmony still find it; `humbot reindex` adds these
+                log.warning("fingerprints of %s not stored: index unavailable (run `humbot reindex` later)",
+                            song.song_id)
         await asyncio.to_thread(self.catalog.add, song)
         self._groups = None
         log.info("added song %s %r (%.0f s)%s", song.song_id, song.title, song.duration_s,
@@ -346,7 +350,10 @@ class HumService:
             raise SongNotFound(song_id=song_id)
         await self.index.delete(song_id)
         if self.fingerprints is not None:
-            await self.fingerprints.delete(song_id)
+            try:
+                await self.fingerprints.delete(song_id)
+            except BackendUnavailable:  # removed at the next start (reconcile), like orphan vectors
+                log.warning("fingerprints of %s not removed yet: index unavailable", song_id)
         await asyncio.to_thread(self.catalog.remove, song_id)
         self._groups = None
         log.info("removed song %s", song_id)

@@ -42,20 +42,27 @@ FLOOR_DB = 70.0
 #: Each anchor peak is paired with up to FANOUT peaks of its target zone: DT_MIN–DT_MAX frames
 #: later (16 ms–1 s), within ±DF_MAX bins (±0.98 kHz).
 FANOUT = 5
+#: Query-side landmarks: as dense as the songs' (60 peaks a second and a fan-out of 10 found no
+#: more on the fit split), each pair also looked up one frame shorter and longer (QUERY_DT_SPREAD:
+#: a reverberant room moves peaks by a frame; "all effects" test recordings kept 2× the aligned
+#: anchors), not one bin apart (QUERY_DF_SPREAD: +7 % more for 3× the lookups).
 QUERY_PEAKS_PER_SECOND = 30
 QUERY_FANOUT = 5
+QUERY_DT_SPREAD = 1
+QUERY_DF_SPREAD = 0
 DT_MIN, DT_MAX = 1, 63
 DF_MAX = 63
 #: Playback speeds a query is also tried at (a DJ's pitch fader, a tape, a sped-up video): each
 #: resampled variant's hashes are looked up too. ±2 % moves a 1 kHz peak by 1.3 bins and a 1 s
 #: pair by 1.2 frames, which no hash survives; 1 % steps leave at most 0.5 %.
 SPEEDS = (1.0, 0.98, 0.99, 1.01, 1.02)
-#: Hashes quantise frequencies to F_QUANT bins (47 Hz) and time differences to DT_QUANT frames
-#: (48 ms): a room and noise move peaks by a bin or a frame, which breaks an exact hash. On the fit
-#: split, 3 × 3 found 68.6 % of recordings at rank 1 against 52.1 % unquantised (2 × 2: 62.1 %);
-#: the coarser hashes collide more, which the rejection rule measures (core.fingerprint.matching).
-F_QUANT = 3
-DT_QUANT = 3
+#: Quantisation of a hash's frequencies (bins) and time difference (frames). Coarser hashes survive
+#: a room better (3 × 3: 68.6 % of fit-split recordings at rank 1, against 52.1 % exact) but are
+#: few (70k values: 90 songs' postings per hash at 166 songs, so 10 s took seconds to vote on);
+#: exact hashes with the query's neighbours looked up (QUERY_DT_SPREAD) found 58.6 % and keep
+#: posting lists short.
+F_QUANT = 1
+DT_QUANT = 1
 #: Hash layout: anchor bin / F_QUANT (8 bits) | bin difference / F_QUANT + 64 (7 bits) |
 #: time difference / DT_QUANT (6 bits).
 HASH_BITS = 21
@@ -141,6 +148,26 @@ def pair_hashes(frames: np.ndarray, bins: np.ndarray, fanout: int = FANOUT) -> t
     return h, frames[a].astype(np.int32)
 
 
+def _spread(h: np.ndarray, anchors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each query hash also as the hashes of its pair one frame (and/or bin difference) apart.
+
+    A room and noise move a peak by a frame or a bin, which breaks an exact hash; looking up the
+    neighbours on the query side keeps the index's hashes exact (specific, so short posting lists)
+    and finds the moved pairs too.
+    """
+    dt = (h & 63).astype(np.int64)
+    df = ((h >> 6) & 127).astype(np.int64)
+    hs, ts = [h], [anchors]
+    for ddt in range(-QUERY_DT_SPREAD, QUERY_DT_SPREAD + 1):
+        for ddf in range(-QUERY_DF_SPREAD, QUERY_DF_SPREAD + 1):
+            if ddt == 0 and ddf == 0:
+                continue
+            ok = (dt + ddt >= DT_MIN) & (dt + ddt <= DT_MAX // DT_QUANT) & (df + ddf >= 0) & (df + ddf <= 127)
+            hs.append((h[ok].astype(np.int64) + ddt + (ddf << 6)).astype(np.uint32))
+            ts.append(anchors[ok])
+    return np.concatenate(hs), np.concatenate(ts)
+
+
 def landmarks_of(samples: np.ndarray, *, query: bool = False) -> Landmarks:
     """The landmarks of a recording. ``samples``: (n,) float32 at :data:`SAMPLE_RATE`.
 
@@ -150,6 +177,8 @@ def landmarks_of(samples: np.ndarray, *, query: bool = False) -> Landmarks:
     """
     t, b = peaks(log_spectrogram(samples), QUERY_PEAKS_PER_SECOND if query else PEAKS_PER_SECOND)
     h, anchors = pair_hashes(t, b, QUERY_FANOUT if query else FANOUT)
+    if query and (QUERY_DT_SPREAD or QUERY_DF_SPREAD):
+        h, anchors = _spread(h, anchors)
     return Landmarks(h, anchors, len(samples) / SAMPLE_RATE)
 
 

@@ -94,6 +94,51 @@ def _show(v: tuple[int, ...]) -> str:
     return ".".join(map(str, v))
 
 
+def make_client(c: ElasticsearchConfig) -> AsyncElasticsearch:
+    """A client for the cluster of ``c``: its hosts, auth, TLS, timeouts and retries (with backoff).
+
+    Shared by every index on the cluster (songs' vectors, fingerprints).
+    """
+    auth: dict[str, Any] = {}
+    if c.api_key is not None:
+        auth["api_key"] = c.api_key.get_secret_value()
+    elif c.username:
+        auth["basic_auth"] = (c.username, c.password.get_secret_value() if c.password else "")
+    tls: dict[str, Any] = {"verify_certs": c.verify_certs}
+    if c.ca_certs is not None:
+        tls["ca_certs"] = str(c.ca_certs)
+    # Exponential backoff with full jitter between retries (0 in the transport's defaults).
+    transport = functools.partial(AsyncTransport, retry_backoff_base=c.retry_backoff_s,
+                                  retry_backoff_cap=c.retry_backoff_max_s)
+    return AsyncElasticsearch(
+        c.hosts, request_timeout=c.request_timeout_s, max_retries=c.max_retries,
+        retry_on_timeout=True, transport_class=transport, **auth, **tls)
+
+
+def fast(es: AsyncElasticsearch, c: ElasticsearchConfig) -> AsyncElasticsearch:
+    """``es`` for requests a user waits on: ``c.search_timeout_s``, no retries."""
+    return es.options(request_timeout=c.search_timeout_s, max_retries=0, retry_on_timeout=False)
+
+
+async def server_version(es: AsyncElasticsearch) -> tuple[int, int, int]:
+    """The oldest node's version; :class:`BackendTooOld` when the cluster is too old."""
+    try:
+        nodes = await es.nodes.info(node_id="_all", metric="_none", filter_path="nodes.*.version")
+        versions = [_version(n["version"]) for n in nodes.get("nodes", {}).values()]
+    except ApiError as e:
+        if _error_type(e) == "media_type_header_exception" or "compatible-with=9" in str(e.body):
+            # An 8.x (or older) server refusing the 9.x client's compatibility header.
+            raise BackendTooOld(found="8.x or older", needed=_show(em.MIN_SERVER_VERSION)) from e
+        if e.status_code not in (401, 403, 404, 405):
+            raise
+        # No permission for the nodes API (a restricted API key): the root endpoint tells too.
+        versions = [_version((await es.info())["version"]["number"])]
+    v = min(versions) if versions else (0, 0, 0)
+    if v < em.MIN_SERVER_VERSION:
+        raise BackendTooOld(found=_show(v), needed=_show(em.MIN_SERVER_VERSION))
+    return v
+
+
 class ElasticsearchIndex(VectorIndex):
     backend = "elasticsearch"
 
@@ -117,28 +162,13 @@ class ElasticsearchIndex(VectorIndex):
     # -- connection -----------------------------------------------------------------------
     def _client(self) -> AsyncElasticsearch:
         if self._es is None:
-            c = self.cfg
-            auth: dict[str, Any] = {}
-            if c.api_key is not None:
-                auth["api_key"] = c.api_key.get_secret_value()
-            elif c.username:
-                auth["basic_auth"] = (c.username, c.password.get_secret_value() if c.password else "")
-            tls: dict[str, Any] = {"verify_certs": c.verify_certs}
-            if c.ca_certs is not None:
-                tls["ca_certs"] = str(c.ca_certs)
-            # Exponential backoff with full jitter between retries (0 in the transport's defaults).
-            transport = functools.partial(AsyncTransport, retry_backoff_base=c.retry_backoff_s,
-                                          retry_backoff_cap=c.retry_backoff_max_s)
-            self._es = AsyncElasticsearch(
-                c.hosts, request_timeout=c.request_timeout_s, max_retries=c.max_retries,
-                retry_on_timeout=True, transport_class=transport, **auth, **tls)
+            self._es = make_client(self.cfg)
         return self._es
 
     @property
     def _fast(self) -> AsyncElasticsearch:
         """The client for requests a user waits on: short timeout, no retries."""
-        return self._client().options(request_timeout=self.cfg.search_timeout_s, max_retries=0,
-                                      retry_on_timeout=False)
+        return fast(self._client(), self.cfg)
 
     def _mark_down(self, e: BaseException) -> None:
         if self._healthy:
@@ -149,23 +179,8 @@ class ElasticsearchIndex(VectorIndex):
 
     async def _server_version(self) -> tuple[int, int, int]:
         """The oldest node's version; :class:`BackendTooOld` when the cluster is too old."""
-        es = self._fast
-        try:
-            nodes = await es.nodes.info(node_id="_all", metric="_none", filter_path="nodes.*.version")
-            versions = [_version(n["version"]) for n in nodes.get("nodes", {}).values()]
-        except ApiError as e:
-            if _error_type(e) == "media_type_header_exception" or "compatible-with=9" in str(e.body):
-                # An 8.x (or older) server refusing the 9.x client's compatibility header.
-                raise BackendTooOld(found="8.x or older", needed=_show(em.MIN_SERVER_VERSION)) from e
-            if e.status_code not in (401, 403, 404, 405):
-                raise
-            # No permission for the nodes API (a restricted API key): the root endpoint tells too.
-            versions = [_version((await es.info())["version"]["number"])]
-        v = min(versions) if versions else (0, 0, 0)
-        if v < em.MIN_SERVER_VERSION:
-            raise BackendTooOld(found=_show(v), needed=_show(em.MIN_SERVER_VERSION))
-        self._server = v
-        return v
+        self._server = await server_version(self._fast)
+        return self._server
 
     # -- index lifecycle ------------------------------------------------------------------
     async def _concrete_indices(self) -> list[str]:

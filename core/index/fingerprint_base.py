@@ -78,7 +78,11 @@ class FingerprintIndex(ABC):
 
     @abstractmethod
     async def lookup(self, hashes: np.ndarray, song_ids: frozenset[str] | None = None) -> Lookup:
-        """Every stored occurrence of ``hashes`` ((h,) uint32, unique), of ``song_ids`` only if given."""
+        """The stored occurrences of ``hashes`` ((h,) uint32, unique), of ``song_ids`` only if given.
+
+        The local store returns every one; a backend may return only those of its best candidates
+        (Elasticsearch: the song blocks holding most of the hashes), which is all that voting needs.
+        """
 
     @abstractmethod
     async def song_ids(self) -> set[str]: ...
@@ -88,7 +92,7 @@ class FingerprintIndex(ABC):
 
     async def search(self, variants: list[tuple[float, Landmarks]], top_k: int = 10,
                      song_ids: frozenset[str] | None = None) -> list[FingerprintMatch]:
-        """The songs best aligned with a query, surest first (see :func:`core.fingerprint.matching.match`).
+        """The songs best aligned with a query, most aligned first (see :func:`core.fingerprint.matching.match`).
 
         ``variants``: (speed factor, landmarks of the query resampled by it).
         """

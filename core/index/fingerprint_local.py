@@ -53,6 +53,7 @@ class LocalFingerprintIndex(FingerprintIndex):
         self.path = directory / "fingerprints.db"
 
     def _connect(self) -> sqlite3.Connection:
+        self.dir.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
