@@ -156,7 +156,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200, help="queries per split")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--speeds", default=",".join(map(str, lm_mod.SPEEDS)))
+    ap.add_argument("--speeds", default=",".join(map(str, lm_mod.WITH_SPEEDS)))
     ap.add_argument("--rebuild-index", action="store_true")
     ap.add_argument("--dump", type=Path, help="write every query's outcome as JSON lines")
     args = ap.parse_args()
@@ -237,7 +237,7 @@ def main() -> None:
             err = same = None
             if rank == 1 and top is not None:
                 err = abs(top.offset_s - q["start_s"])
-                same = err <= 0.5 or _same_passage(loaded[q["track_id"]], q["start_s"], top.offset_s, q["length_s"])
+                same = bool(err <= 0.5 or _same_passage(loaded[q["track_id"]], q["start_s"], top.offset_s, q["length_s"]))
             outcomes.append({**q, "rank": rank, "top_id": found[0].song_id if found else None,
                              "accepted": accepted([f.hit for f in found]) is not None,
                              "top_aligned": top.aligned if top else 0,
