@@ -156,7 +156,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200, help="queries per split")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--speeds", default=",".join(map(str, lm_mod.WITH_SPEEDS)))
+    ap.add_argument("--speeds", default=",".join(map(str, lm_mod.SPEEDS)))
     ap.add_argument("--rebuild-index", action="store_true")
     ap.add_argument("--dump", type=Path, help="write every query's outcome as JSON lines")
     args = ap.parse_args()

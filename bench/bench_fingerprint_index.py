@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--backend", choices=("local", "elasticsearch"), default="local")
     ap.add_argument("--es-url", default="http://127.0.0.1:9200")
-    ap.add_argument("--speeds", type=lambda v: tuple(float(x) for x in v.split(",")), default=lm_mod.WITH_SPEEDS)
+    ap.add_argument("--speeds", type=lambda v: tuple(float(x) for x in v.split(",")), default=lm_mod.SPEEDS)
     asyncio.run(main_async(ap.parse_args()))
 
 

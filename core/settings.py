@@ -69,9 +69,9 @@ class HarmonyConfig(Section):
 
 class FingerprintConfig(Section):
     enabled: bool = True  # landmark fingerprints: recordings of the song itself (core.fingerprint)
-    # Playback speeds tried; [1.0, 0.98, 0.99, 1.01, 1.02] also finds songs played ±2 % off, at 5× the
-    # lookups (core.fingerprint.landmarks.SPEEDS / WITH_SPEEDS).
-    speeds: list[float] = Field([1.0], min_length=1)
+    # Playback speeds tried, the first alone and the others only when it found nothing
+    # (core.fingerprint.landmarks.SPEEDS); [1.0] never pays for them.
+    speeds: list[float] = Field([1.0, 0.98, 0.99, 1.01, 1.02], min_length=1)
 
 
 class EmbeddersConfig(Section):

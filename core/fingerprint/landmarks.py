@@ -52,14 +52,12 @@ QUERY_DT_SPREAD = 1
 QUERY_DF_SPREAD = 0
 DT_MIN, DT_MAX = 1, 63
 DF_MAX = 63
-#: Playback speeds a query is tried at (a DJ's pitch fader, a tape, a sped-up video): each
-#: resampled variant's hashes are looked up too. ±2 % moves a 1 kHz peak by 1.3 bins and a 1 s
-#: pair by 1.2 frames, which no hash survives; 1 % steps leave at most 0.5 %. WITH_SPEEDS finds
-#: 2 %-fast or -slow recordings (63–76 % of them on the bench) but costs 5× the lookups: at 1,000
-#: songs p95 972 ms against 433 ms (BENCHMARKS.md §6), beside a melody path that needs the same
-#: two cores. The default is SPEEDS; ``embedders.fingerprint.speeds`` chooses.
-WITH_SPEEDS = (1.0, 0.98, 0.99, 1.01, 1.02)
-SPEEDS = (1.0,)
+#: Playback speeds a query is tried at (a DJ's pitch fader, a tape, a sped-up video), the song's
+#: own first: each resampled variant's hashes are looked up too. ±2 % moves a 1 kHz peak by 1.3
+#: bins and a 1 s pair by 1.2 frames, which no hash survives; 1 % steps leave at most 0.5 %. The
+#: service looks up the other speeds only when the first answered nothing (they are 4× its lookups:
+#: at 1,000 songs all five take p95 972 ms against 433 ms, BENCHMARKS.md §6).
+SPEEDS = (1.0, 0.98, 0.99, 1.01, 1.02)
 #: Quantisation of a hash's frequencies (bins) and time difference (frames). Coarser hashes survive
 #: a room better (3 × 3: 68.6 % of fit-split recordings at rank 1, against 52.1 % exact) but are
 #: few (70k values: 90 songs' postings per hash at 166 songs, so 10 s took seconds to vote on);

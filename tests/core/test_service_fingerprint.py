@@ -14,12 +14,13 @@ from bot.wiring import build_service
 from core import audio
 
 
-def _phone_recording(seed: int, start_s: float, seconds: float, snr_db: float = 10.0) -> bytes:
-    """Song ``seed`` from ``start_s`` played through a loudspeaker in a room under pink noise, as Opus."""
-    y = tune(seed)[int(start_s * SR): int((start_s + seconds) * SR)]
+def _phone_recording(seed: int, start_s: float, seconds: float, snr_db: float = 10.0, speed: float = 1.0) -> bytes:
+    """Song ``seed`` from ``start_s`` played (``speed`` × fast) through a loudspeaker in a room
+    under pink noise, as Opus."""
+    y = tune(seed)[int(start_s * SR): int((start_s + seconds * speed) * SR)]
     y16 = audio.Audio(y, SR).resampled(16000).samples
     rng = np.random.default_rng(seed)
-    ch = phone.draw_channel(rng, snr_db=snr_db, noise="pink")
+    ch = phone.draw_channel(rng, snr_db=snr_db, noise="pink", speed=speed)
     heard = phone.through_phone(y16, 16000, ch, rng)
     return encode(audio.Audio(heard, 16000).resampled(SR).samples, "ogg")
 
@@ -40,6 +41,11 @@ async def test_a_phone_recording_is_answered_by_its_landmarks_with_its_offset(tm
         assert res.clip is not None and abs(res.clip.start_s - (9.0 - 2.0)) < 0.5
         # Every other song is left at most what the answer leaves.
         assert all(r.confidence <= 1 - top.confidence + 1e-9 for r in res.results[1:])
+
+        # Played 2 % fast (a pitch fader): found at the speed it was played at.
+        fast = await svc.search(_phone_recording(2, 9.0, 12.0, snr_db=15.0, speed=1.02), filename="q.ogg")
+        assert fast.results[0].song.song_id == ids[2] and "fingerprint" in fast.results[0].scores
+        assert abs(fast.results[0].offset_s - 9.0) < 0.5
 
         # A hum (in another key, a little slower) is not a recording: the melody path answers alone.
         hum = await svc.search(voice_note(2, 4.0, 10.0, shift=3.0, tempo=1.1), filename="hum.ogg")
