@@ -16,6 +16,7 @@ PANNs runs on a randomly initialised checkpoint (same architecture and cost as t
 its vectors mean nothing, so accuracy is not measured here: see ``humbot eval``).
 
 Usage: .venv/bin/python bench/bench_query.py [--songs 1000] [--real 8] [--queries 30]
+       [--fingerprints-db eval-data/fp-scale/fingerprints.db | --no-fingerprint]
 """
 
 from __future__ import annotations
@@ -95,10 +96,21 @@ async def run(embedders: str, args: argparse.Namespace, checkpoint: Path) -> Non
     cfg = parse_config({
         "embedders": {"device": "cpu", "panns": {"enabled": "panns" in embedders, "checkpoint": str(checkpoint)},
                       "melody": {"enabled": "melody" in embedders},
-                      "harmony": {"enabled": "harmony" in embedders}},
+                      "harmony": {"enabled": "harmony" in embedders},
+                      "fingerprint": {"enabled": not args.no_fingerprint,
+                                      **({"speeds": args.fingerprint_speeds} if args.fingerprint_speeds else {})}},
     }, data_dir=tmp)
     svc = build_service(cfg)
     await svc.start()
+    if args.fingerprints_db and svc.fingerprints is not None:
+        # A store of real music's landmarks (bench/bench_fingerprint_index.py), copied in after the
+        # start-up reconciliation (which would remove its songs: they are not in this catalog).
+        import shutil
+
+        for suffix in ("-wal", "-shm"):
+            Path(f"{svc.fingerprints.path}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(args.fingerprints_db, svc.fingerprints.path)
+        print(f"[{embedders}] fingerprints: {(await svc.fingerprints.stats()).songs} songs from {args.fingerprints_db}")
     try:
         songs = {seed: encode(tune(seed, notes=64), "flac") for seed in range(1, args.real + 1)}
         audio_s = sum(len(tune(seed, notes=64)) / SR for seed in songs)
@@ -152,6 +164,11 @@ def main() -> None:
     p.add_argument("--real", type=int, default=8)
     p.add_argument("--queries", type=int, default=30)
     p.add_argument("--embedders", default="melody+harmony,panns,melody+harmony+panns")
+    p.add_argument("--no-fingerprint", action="store_true", help="without the landmark fingerprint path")
+    p.add_argument("--fingerprint-speeds", type=lambda v: [float(x) for x in v.split(",")],
+                   help="playback speeds the fingerprint path tries (default: the configuration's)")
+    p.add_argument("--fingerprints-db", type=Path,
+                   help="a fingerprint store to search (e.g. eval-data/fp-scale/fingerprints.db, 1,000 songs)")
     args = p.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; {cpu_probe()}")
     from core.embedders.panns import write_random_checkpoint

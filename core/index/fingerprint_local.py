@@ -1,9 +1,11 @@
 """Landmark hashes in SQLite: ``<data_dir>/index/fingerprints.db``.
 
-``hashes`` is a ``WITHOUT ROWID`` table clustered on (hash, song, frame): a lookup of a query's
-hashes reads a few contiguous runs of the B-tree and nothing else, and nothing is held in memory,
-so the store is sized by the disk (a 100k-song catalog's hashes are gigabytes; see
-BENCHMARKS.md §6 for the size per hour of audio). ``songs`` keeps each song's integer key, its
+``postings`` holds one row per hash: its (song key, frame) pairs packed as little-endian int32
+pairs in a blob, appended to by each add (``CAST(rows || new AS BLOB)``, in SQLite's C code: ``||`` alone gives text). A lookup reads one
+row per query hash and turns the blobs into arrays with one ``np.frombuffer``: a row per
+*occurrence* (the first layout) made SQLite build a Python tuple for each of ~100k postings at
+1,000 songs, which held the GIL long enough to slow the melody path beside it (query total p50
+955 → 1,611 ms; BENCHMARKS.md §6). Nothing is held in memory, so the store is sized by the disk. ``songs`` keeps each song's integer key, its
 length in frames, and its distinct hashes (delta-coded and compressed), which is what a delete
 looks up instead of scanning the table. Every add and delete is one transaction (WAL), so several
 processes share one store and a crash leaves a song either fully there or absent.
@@ -30,9 +32,7 @@ CREATE TABLE IF NOT EXISTS songs (
     key INTEGER PRIMARY KEY, song_id TEXT NOT NULL UNIQUE, frames INTEGER NOT NULL, n INTEGER NOT NULL,
     distinct_hashes BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS hashes (
-    hash INTEGER NOT NULL, song INTEGER NOT NULL, frame INTEGER NOT NULL, PRIMARY KEY (hash, song, frame)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS postings (hash INTEGER PRIMARY KEY, rows BLOB NOT NULL);
 """
 
 
@@ -87,7 +87,7 @@ class LocalFingerprintIndex(FingerprintIndex):
     async def reset(self) -> None:
         def work(db: sqlite3.Connection) -> None:
             with db:
-                db.execute("DELETE FROM hashes")
+                db.execute("DELETE FROM postings")
                 db.execute("DELETE FROM songs")
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (json.dumps(FORMAT),))
 
@@ -99,7 +99,16 @@ class LocalFingerprintIndex(FingerprintIndex):
         if row is None:
             return False
         key, blob = row
-        db.executemany("DELETE FROM hashes WHERE hash = ? AND song = ?", ((int(h), key) for h in _unpack(blob)))
+        distinct = _unpack(blob)
+        kept, emptied = [], []
+        for lo in range(0, len(distinct), 20000):
+            for h, rows in db.execute("SELECT hash, rows FROM postings WHERE hash IN (SELECT value FROM json_each(?))",
+                                      (json.dumps(distinct[lo:lo + 20000].tolist()),)):
+                pairs = np.frombuffer(rows, "<i4").reshape(-1, 2)
+                rest = pairs[pairs[:, 0] != key]
+                (kept.append((rest.tobytes(), h)) if len(rest) else emptied.append((h,)))
+        db.executemany("UPDATE postings SET rows = ? WHERE hash = ?", kept)
+        db.executemany("DELETE FROM postings WHERE hash = ?", emptied)
         db.execute("DELETE FROM songs WHERE key = ?", (key,))
         return True
 
@@ -110,10 +119,16 @@ class LocalFingerprintIndex(FingerprintIndex):
                 self._delete(db, song_id)
                 key = db.execute("INSERT INTO songs (song_id, frames, n, distinct_hashes) VALUES (?, ?, ?, ?)",
                                  (song_id, landmarks.frames, len(landmarks), _pack(distinct))).lastrowid
-                # Sorted by hash: inserts walk the B-tree in order instead of jumping around it.
+                # Sorted by hash: one appended run of (key, frame) pairs per distinct hash, written
+                # in hash order (the B-tree walked once instead of jumped around).
                 order = np.lexsort((landmarks.times, landmarks.hashes))
-                rows = zip(landmarks.hashes[order].tolist(), [key] * len(order), landmarks.times[order].tolist())
-                db.executemany("INSERT OR IGNORE INTO hashes VALUES (?, ?, ?)", rows)
+                h = landmarks.hashes[order]
+                pairs = np.stack([np.full(len(h), key, np.int32), landmarks.times[order].astype(np.int32)], 1)
+                cuts = np.flatnonzero(np.diff(h.astype(np.int64))) + 1
+                runs = np.split(pairs.astype("<i4"), cuts)
+                db.executemany("INSERT INTO postings VALUES (?, ?) "
+                               "ON CONFLICT (hash) DO UPDATE SET rows = CAST(rows || excluded.rows AS BLOB)",
+                               ((int(x), r.tobytes()) for x, r in zip(distinct.tolist(), runs)))
 
         await asyncio.to_thread(self._run, work)
 
@@ -129,10 +144,14 @@ class LocalFingerprintIndex(FingerprintIndex):
             # One read transaction: the postings and the songs they name are of one moment.
             with db:
                 db.execute("BEGIN")
-                rows = db.execute(
-                    "SELECT hash, song, frame FROM hashes WHERE hash IN (SELECT value FROM json_each(?))",
+                found = db.execute(
+                    "SELECT hash, rows FROM postings WHERE hash IN (SELECT value FROM json_each(?))",
                     (json.dumps(np.asarray(hashes).tolist()),)).fetchall()
-                arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
+                pairs = np.frombuffer(b"".join(r for _, r in found), "<i4").reshape(-1, 2)
+                counts = np.array([len(r) // 8 for _, r in found], np.int64)
+                arr = np.empty((len(pairs), 3), np.int64)
+                arr[:, 0] = np.repeat(np.array([h for h, _ in found], np.int64), counts)
+                arr[:, 1:] = pairs
                 keys = np.unique(arr[:, 1]).tolist()
                 songs = {}
                 for lo in range(0, len(keys), 10000):
