@@ -56,7 +56,7 @@ def telegram_config(fake: FakeBotAPI, **overrides: object) -> TelegramConfig:
 
 
 
-async def final_reply(fake: FakeBotAPI, request: dict) -> dict:
+async def final_reply(fake: FakeBotAPI, request: dict, *, timeout: float = 30.0) -> dict:
     """The bot's text reply to ``request`` once it is an answer (not "listening…"/"adding…")."""
     def done() -> dict | None:
         for m in fake.replies_to(request):
@@ -64,16 +64,16 @@ async def final_reply(fake: FakeBotAPI, request: dict) -> dict:
                 return m
         return None
 
-    return await fake.wait_for(done)
+    return await fake.wait_for(done, timeout=timeout)
 
 
-async def clip_reply(fake: FakeBotAPI, request: dict, count: int = 1) -> list[dict]:
+async def clip_reply(fake: FakeBotAPI, request: dict, count: int = 1, *, timeout: float = 30.0) -> list[dict]:
     """The bot's audio replies to ``request`` (at least ``count``)."""
     def done() -> list[dict] | None:
         clips = [m for m in fake.replies_to(request) if "audio" in m]
         return clips if len(clips) >= count else None
 
-    return await fake.wait_for(done)
+    return await fake.wait_for(done, timeout=timeout)
 
 
 async def settle(adapter: TelegramAdapter, fake: FakeBotAPI) -> None:
