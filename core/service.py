@@ -92,16 +92,6 @@ async def _none() -> None:
     return None
 
 
-def _passes(song: Song, filters: SearchFilter | None) -> bool:
-    """Does ``song`` meet a search's restrictions (for answers that did not come from the vector index)?"""
-    if filters is None:
-        return True
-    if filters.song_ids is not None and song.song_id not in filters.song_ids:
-        return False
-    return all(want is None or (have or "").casefold() == want.casefold()
-               for want, have in ((filters.artist, song.artist), (filters.genre, song.genre)))
-
-
 def _versions_of(song_id: str, groups: Mapping[str, str]) -> tuple[str, ...]:
     """The other songs of ``song_id``'s group (``groups``: version → primary), primary first."""
     primary = groups.get(song_id, song_id)
@@ -502,7 +492,7 @@ class HumService:
         every other song is left at most what the answer leaves (``1 − confidence``).
         """
         song = songs.get(recognised.song_id)
-        if song is None or not _passes(song, filters):
+        if song is None or (filters is not None and not filters.admits(song.song_id, song.artist, song.genre)):
             return results
         group = groups.get(song.song_id, song.song_id)
         same = next((r for r in results if groups.get(r.song.song_id, r.song.song_id) == group), None)

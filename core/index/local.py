@@ -199,7 +199,7 @@ class LocalIndex(VectorIndex):
         best_row_sim = _best_per_row(queries.astype(np.float32), vecs)
         per_song = np.maximum.reduceat(best_row_sim, firsts)  # (songs,)
         if filters is not None:
-            keep = np.array([_passes(i, songs.get(i), filters) for i in ids])
+            keep = np.array([filters.admits(i, *(songs.get(i) or (None, None))) for i in ids])
             per_song = np.where(keep, per_song, -np.inf)
         order = np.argsort(-per_song)[:top_k]
         bounds = np.append(firsts, len(best_row_sim))
@@ -266,14 +266,3 @@ def _best_per_row(queries: np.ndarray, vecs: np.ndarray) -> np.ndarray:
 def _in_tx(db: sqlite3.Connection, fn, *args) -> None:
     with db:
         fn(db, *args)
-
-
-def _passes(song_id: str, meta: tuple[str | None, str | None] | None, f: SearchFilter) -> bool:
-    if f.song_ids is not None and song_id not in f.song_ids:
-        return False
-    artist, genre = meta or (None, None)
-    if f.artist is not None and (artist or "").casefold() != f.artist.casefold():
-        return False
-    if f.genre is not None and (genre or "").casefold() != f.genre.casefold():
-        return False
-    return True
