@@ -116,6 +116,7 @@ class HumService:
         self.index = index
         self.fingerprints = fingerprints
         self.fingerprint_speeds = fingerprint_speeds
+        self._fingerprints_open = False
         self.embedders = {e.name: e for e in embedders}
         self.search_cfg = search
         self.limits = limits
@@ -133,9 +134,21 @@ class HumService:
     async def start(self) -> None:
         """Open the index (checking it matches the embedders) and reconcile it with the catalog."""
         await self.index.open({n: e.spec for n, e in self.embedders.items()})
-        if self.fingerprints is not None:
-            await self.fingerprints.open()
+        await self._open_fingerprints()
         await self.reconcile()
+
+    async def _open_fingerprints(self) -> bool:
+        """Open the fingerprint store once; like the vector index, a cluster that is down does not
+        stop the bot (melody and harmony answer meanwhile) and the next search tries again."""
+        if self.fingerprints is None:
+            return False
+        if not self._fingerprints_open:
+            try:
+                await self.fingerprints.open()
+                self._fingerprints_open = True
+            except BackendUnavailable:
+                log.warning("fingerprint index unavailable: recordings are searched without it for now")
+        return self._fingerprints_open
 
     async def close(self) -> None:
         await self.index.close()
@@ -154,7 +167,7 @@ class HumService:
         for song_id in orphans:
             log.warning("removing vectors of %s: no catalog entry (interrupted import)", song_id)
             await self.index.delete(song_id)
-        if self.fingerprints is not None:
+        if self.fingerprints is not None and self._fingerprints_open:
             try:
                 for song_id in await self.fingerprints.song_ids() - known:
                     log.warning("removing fingerprints of %s: no catalog entry (interrupted import)", song_id)
@@ -245,6 +258,8 @@ class HumService:
         await self.index.upsert(song, segments)
         if self.fingerprints is not None:
             try:
+                if not await self._open_fingerprints():
+                    raise BackendUnavailable()
                 await self.fingerprints.add(song.song_id, landmarks)
             except BackendUnavailable:  # melody and harmony still find it; `humbot reindex` adds these
                 log.warning("fingerprints of %s not stored: index unavailable (run `humbot reindex` later)",
@@ -339,7 +354,7 @@ class HumService:
         if song is None:
             raise SongNotFound(song_id=song_id)
         await self.index.delete(song_id)
-        if self.fingerprints is not None:
+        if self.fingerprints is not None and await self._open_fingerprints():
             try:
                 await self.fingerprints.delete(song_id)
             except BackendUnavailable:  # removed at the next start (reconcile), like orphan vectors
@@ -462,7 +477,7 @@ class HumService:
 
     async def _fingerprint_path(self, query: audio_mod.Audio, filters: SearchFilter | None) -> FingerprintMatch | None:
         """The song a query is a recording of, by its landmarks — or None (also without a fingerprint index)."""
-        if self.fingerprints is None:
+        if not await self._open_fingerprints():
             return None
         variants = await self._run(self._query_landmarks, query, admitted=True)
         ids = filters.song_ids if filters else None
