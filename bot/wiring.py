@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.config import Config
-from core import messages
+from core import messages, threads
 from core.catalog import Catalog
 from core.embedders.base import Embedder
 from core.index import make_fingerprint_index, make_index
@@ -49,6 +49,7 @@ def build_service(config: Config) -> HumService:
     """A ready-to-start service (call ``await service.start()`` inside the event loop)."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     embedders, notes = build_embedders(config)
+    threads.configure(config.limits.workers)  # once the embedders' libraries are loaded
     return HumService(
         catalog=Catalog(config.data_dir),
         index=make_index(config.index, config.data_dir),

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
+from core import scheduler
+
 In = TypeVar("In")
 Out = TypeVar("Out")
 
@@ -21,20 +23,25 @@ class MicroBatcher(Generic[In, Out]):
     ``fn`` is synchronous (a model call) and maps a list of inputs to a list of outputs in order;
     ``run`` schedules it off the event loop (e.g. on the service's worker pool). An exception in
     ``fn`` is delivered to every caller of that batch.
+
+    A batch serves several requests: ``run`` is called with the oldest one's ticket as the
+    current request (:data:`core.scheduler.REQUEST`), so on a :class:`core.scheduler.PriorityPool`
+    it goes where its oldest member's own job would have gone.
     """
 
     def __init__(self, fn: Callable[[list[In]], list[Out]],
                  run: Callable[..., Awaitable[Any]], *, max_batch: int = 8, max_wait_s: float = 0.02) -> None:
         self.fn, self.run = fn, run
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
-        self._pending: list[tuple[In, asyncio.Future[Out]]] = []
+        # Each item with its caller's request ticket (None outside any request).
+        self._pending: list[tuple[In, asyncio.Future[Out], scheduler.Ticket | None]] = []
         self._flush_handle: asyncio.Handle | None = None
         self._running = 0  # batches handed to `run` and not finished
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: In) -> Out:
         fut: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, fut))
+        self._pending.append((item, fut, scheduler.REQUEST.get()))
         if len(self._pending) >= self.max_batch:
             if self._flush_handle is not None:
                 self._flush_handle.cancel()
@@ -58,16 +65,18 @@ class MicroBatcher(Generic[In, Out]):
             self._running += 1  # counted now, not when the task starts: the next submit must see it
             self._spawn(self._execute(batch))
 
-    async def _execute(self, batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
+    async def _execute(self, batch: list[tuple[In, asyncio.Future[Out], scheduler.Ticket | None]]) -> None:
+        # This task's own context (a copy of whoever flushed): the batch's priority is its oldest member's.
+        scheduler.REQUEST.set(scheduler.oldest(ticket for _, _, ticket in batch))
         try:
-            outs = await self.run(self.fn, [item for item, _ in batch])
+            outs = await self.run(self.fn, [item for item, _, _ in batch])
         except BaseException as e:  # delivered to the callers, who log it
-            for _, fut in batch:
+            for _, fut, _ in batch:
                 if not fut.done():
                     fut.set_exception(e)
             return
         finally:
             self._running -= 1
-        for (_, fut), out in zip(batch, outs):
+        for (_, fut, _), out in zip(batch, outs):
             if not fut.done():
                 fut.set_result(out)

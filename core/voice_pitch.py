@@ -16,6 +16,8 @@ from concurrent.futures import Future
 
 import numpy as np
 
+from core import threads as thread_budget
+
 #: Tracks kept: the queries of one batch of searches (MicroBatcher's max_batch is 8) fit twice.
 RECENT = 16
 
@@ -30,9 +32,10 @@ class VoicePitch:
     def __init__(self) -> None:
         from swift_f0 import SwiftF0
 
-        # One ONNX thread: the service already runs `limits.workers` jobs in parallel, and
-        # oversubscribing 2 cores made 20 concurrent searches ~40× slower than one at a time.
-        self._f0 = SwiftF0(threads=1, spin=False)
+        # A job's ONNX thread budget (core.threads: one): the service already runs
+        # `limits.workers` jobs in parallel, and oversubscribing 2 cores made 20 concurrent
+        # searches ~40× slower than one at a time.
+        self._f0 = SwiftF0(threads=thread_budget.onnx_threads(), spin=False)
         self._run_lock = threading.Lock()  # one inference at a time on the shared session
         self._lock = threading.Lock()
         self._recent: OrderedDict[bytes, Future] = OrderedDict()

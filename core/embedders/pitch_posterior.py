@@ -18,6 +18,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 
+from core import threads as thread_budget
 from core.errors import ConfigError
 
 MODEL_SAMPLE_RATE = 22050
@@ -43,12 +44,13 @@ def model_path() -> Path:
 class PitchPosterior:
     """``posterior(samples, sr)`` → (frames, N_BINS) float32 in [0, 1] at :data:`FRAME_RATE`."""
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        # One thread, like SwiftF0: the service runs `limits.workers` jobs side by side.
-        opts.intra_op_num_threads = threads
+        # A job's thread budget (core.threads: one), like SwiftF0: the service runs
+        # `limits.workers` jobs side by side.
+        opts.intra_op_num_threads = thread_budget.onnx_threads() if threads is None else threads
         opts.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(model_path()), opts, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name

@@ -23,7 +23,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from core.errors import ConfigError
 
@@ -90,16 +89,14 @@ class SalienceNet:
                                      "(scripts/install.sh), or retrain them with scripts/train_salience.py")
         with np.load(path) as z:
             self.params = {k: z[k].astype(np.float32) for k in z.files}
-        # Inspecting the loaded BLAS libraries once, not per call (0.4 ms each time otherwise).
-        self._threads = ThreadpoolController()
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        # One BLAS thread: the products are small (16 × 16 by 16 × frames·bins), and OpenBLAS's
-        # second thread made a 10 s query's pass 84 ms wall / 167 ms CPU instead of 31 / 31,
-        # while stealing the core that SwiftF0, Basic Pitch or PANNs run on. (The limit is
-        # process-wide while it lasts: a concurrent numpy product also runs on one thread.)
-        with self._threads.limit(limits=1, user_api="blas"):
-            return self._chunked(x)
+        # Meant for one BLAS thread, which core.threads sets for the whole process at start-up:
+        # the products are small (16 × 16 by 16 × frames·bins), and OpenBLAS's second thread made
+        # a 10 s query's pass 84 ms wall / 167 ms CPU instead of 31 / 31, while stealing the core
+        # that SwiftF0, Basic Pitch or PANNs run on. (It was set around each call here: that is
+        # process-wide too, and two workers' calls raced and could leave it wrong.)
+        return self._chunked(x)
 
     def _chunked(self, x: np.ndarray) -> np.ndarray:
         t = x.shape[-1]

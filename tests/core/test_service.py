@@ -225,6 +225,42 @@ async def test_busy_when_the_work_queue_is_full(tmp_path: Path) -> None:
         await svc.close()
 
 
+async def test_simultaneous_searches_are_answered_in_arrival_order(tmp_path: Path,
+                                                                   song_tunes: dict[int, bytes]) -> None:
+    """Six searches at once on one worker (issue #16 item 9). The pool takes the oldest request's
+    jobs first, so the first search is answered before the last one's recording is even decoded,
+    and the answers come back in the order the searches came. (Taken job by job, as a plain
+    executor does, all six are decoded first, then all six resampled…, and all answers come last.)"""
+    svc = build_service(melody_only_config(tmp_path, limits={"workers": 1}))
+    await svc.start()
+    try:
+        for seed in (1, 2, 3):
+            await svc.add_song(song_tunes[seed], filename=f"tune{seed}.flac", title=f"Tune {seed}")
+        notes = [voice_note(1 + k % 3, 2.0 + k, 8.0) for k in range(6)]
+        await svc.search(notes[0], filename="q.ogg", with_clip=False)  # first-call compiling: not in the race
+        events: list[str] = []
+        decode = svc._decode_query
+
+        def decoding(*args):
+            events.append("decode")  # on the worker, as it starts the job
+            return decode(*args)
+
+        svc._decode_query = decoding
+
+        async def ask(k: int):
+            resp = await svc.search(notes[k], filename="q.ogg", with_clip=False)
+            events.append(f"answer {k}")
+            return resp
+
+        responses = await asyncio.gather(*(ask(k) for k in range(6)))
+        last_decode = max(i for i, e in enumerate(events) if e == "decode")
+        assert events.index("answer 0") < last_decode, events
+        assert [e for e in events if e != "decode"] == [f"answer {k}" for k in range(6)], events
+        assert [r.results[0].song.title for r in responses] == [f"Tune {1 + k % 3}" for k in range(6)]
+    finally:
+        await svc.close()
+
+
 # -- versions of one recording (issue 14) ------------------------------------------------------
 def _copy_of(seed: int) -> bytes:
     """Song ``seed`` as another file of the same recording: MP3 at 64 kb/s, −6 dB, 1 s of silence in front."""
