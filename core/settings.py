@@ -109,3 +109,8 @@ class LimitsConfig(Section):
     workers: int = Field(2, ge=1)  # concurrent CPU/GPU jobs
     max_queued: int = Field(32, ge=1)  # jobs waiting or running; beyond → "busy, try again"
     user_requests_per_minute: int = Field(6, ge=1)
+    # Requests holding a downloaded recording at once (adapters.common.admission), checked before
+    # the download: 256 concurrent Telegram updates × 20 MB would otherwise be ~5 GB in memory.
+    # As many as max_queued: the work queue would answer "busy" beyond it anyway.
+    max_in_flight: int = Field(32, ge=1)
+    max_in_flight_per_user: int = Field(2, ge=1)  # one user's burst cannot take every place

@@ -3,6 +3,8 @@
 * :mod:`~adapters.common.formatting` — result lists (``1. Title — Artist · 87 % · at 1:23``), the
   honest "no confident match" with tips, offsets, the admin song list and ``/stats``.
 * :mod:`~adapters.common.ratelimit` — the per-user request limit (``limits.user_requests_per_minute``).
+* :mod:`~adapters.common.admission` — requests in flight (``limits.max_in_flight``, per user too),
+  checked before anything is downloaded.
 * :mod:`~adapters.common.requests` — checks before downloading (size, duration) and ``Title - Artist``.
 * :mod:`~adapters.common.actions` — button payloads that survive restarts (play, not it, pages,
   keep a duplicate as a version).

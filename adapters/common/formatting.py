@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from core import messages
 from core.service import ServiceStats
+from core.text import clean_label, clock
 from core.types import AddResult, SearchResponse, SearchResult, Song
 
 Escape = Callable[[str], str]
@@ -26,18 +27,23 @@ def _same(text: str) -> str:
     return text
 
 
+def visible(text: str) -> str:
+    """``text`` without control and invisible format characters (bidi overrides such as U+202E
+    would reverse how the rest of a reply reads), as one line.
+
+    The core cleans titles as they are stored; this guards replies against catalogs stored before.
+    """
+    return clean_label(text, limit=len(text) + 1) or ""
+
+
 def shorten(text: str, limit: int = MAX_NAME_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
-    text = " ".join(text.split())  # newlines in a title would break the numbered list
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut (and only visible characters)."""
+    return clean_label(text, limit) or ""
 
 
 def format_offset(seconds: float) -> str:
     """A position in a song: ``83.4`` → ``"1:23"``, ``3725`` → ``"1:02:05"``."""
-    total = max(0, int(round(seconds)))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    return clock(max(0.0, seconds))
 
 
 def song_name(song: Song, *, escape: Escape = _same) -> str:
@@ -139,12 +145,30 @@ def format_stats(stats: ServiceStats, lang: str) -> str:
     return "\n".join(lines)
 
 
+def truncation_text(result: AddResult, lang: str) -> str | None:
+    """What an admin is told of a song longer than ``limits.max_song_seconds`` (else None)."""
+    song = result.song
+    if not (result.created and result.truncated):
+        return None
+    return messages.t("song_truncated", lang, indexed=clock(song.start_s + (song.indexed_s or 0.0)),
+                      total=clock(song.duration_s))
+
+
+def added_text(result: AddResult, lang: str) -> str:
+    """The answer to an admin's add: added, or already there; and how much of a long song was indexed."""
+    song = result.song
+    text = messages.t("song_added" if result.created else "song_exists", lang, title=visible(song.title),
+                      song_id=song.song_id)
+    note = truncation_text(result, lang)
+    return f"{text}\n{note}" if note else text
+
+
 def version_text(result: AddResult, lang: str) -> str:
     """The answer to "Keep as a version": kept as a version of which song, or where it already is."""
     twin = result.duplicate_of
     if result.created and twin is not None:
-        return messages.t("song_version_added", lang, title=twin.title, song_id=twin.song_id,
-                          new_title=result.song.title, new_id=result.song.song_id)
+        return messages.t("song_version_added", lang, title=visible(twin.title), song_id=twin.song_id,
+                          new_title=visible(result.song.title), new_id=result.song.song_id)
     if result.created:  # its twin was removed meanwhile: a song of its own
-        return messages.t("song_added", lang, title=result.song.title, song_id=result.song.song_id)
-    return messages.t("song_exists", lang, title=result.song.title, song_id=result.song.song_id)
+        return messages.t("song_added", lang, title=visible(result.song.title), song_id=result.song.song_id)
+    return messages.t("song_exists", lang, title=visible(result.song.title), song_id=result.song.song_id)

@@ -37,7 +37,9 @@ class HumTree(app_commands.CommandTree["HumClient"]):
 
 class HumClient(discord.Client):
     def __init__(self, ctx: BotContext, *, sync_guilds: Sequence[int] = ()) -> None:
-        super().__init__(intents=intents())
+        # Replies echo titles and artists typed by admins: "@everyone" or "<@123>" in one must
+        # never ping anyone. Set once here, it covers every send, follow-up and edit.
+        super().__init__(intents=intents(), allowed_mentions=discord.AllowedMentions.none())
         self.ctx = ctx
         self.sync_guilds = list(sync_guilds)
         self.connected = asyncio.Event()

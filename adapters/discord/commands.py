@@ -13,6 +13,7 @@ import logging
 import discord
 from discord import app_commands
 
+from adapters.common.formatting import added_text, visible
 from adapters.discord import views
 from adapters.discord.audio_input import pick_audio, precheck
 from adapters.discord.context import BotContext
@@ -27,9 +28,16 @@ Command = app_commands.Command | app_commands.ContextMenu
 
 async def search_attachment(ctx: BotContext, interaction: discord.Interaction,
                             att: discord.Attachment) -> None:
-    """Vet, defer, download, search, answer."""
-    lang = ctx.lang(interaction)
+    """Vet, take a place (:mod:`adapters.common.admission`), defer, download, search, answer."""
     precheck(att, ctx.service)
+    # A place before the download (refused → "busy", answered by ctx.handling), given back once answered.
+    with ctx.admission.enter(interaction.user.id):
+        await _search_and_answer(ctx, interaction, att)
+
+
+async def _search_and_answer(ctx: BotContext, interaction: discord.Interaction,
+                             att: discord.Attachment) -> None:
+    lang = ctx.lang(interaction)
     await interaction.response.defer(thinking=True)
     data = await download(att)
     # The clip is cut apart from the search: if it fails (busy, encoder), the answer still goes out.
@@ -102,22 +110,23 @@ def build_commands(ctx: BotContext) -> list[Command]:
                       artist: app_commands.Range[str, 1, 200] | None = None) -> None:
         async with ctx.handling(interaction):
             precheck(file, ctx.service, query=False)
-            await interaction.response.defer(thinking=True, ephemeral=True)
-            data = await download(file)
-            added_by = f"discord:{interaction.user.id}"
-            result = await ctx.service.add_song(data, filename=file.filename, title=title, artist=artist,
-                                                added_by=added_by)
-            lang = ctx.lang(interaction)
-            if not result.created and result.duplicate_of is not None:  # the same recording: ask
-                held = await ctx.service.hold_upload(data, filename=file.filename, title=title, artist=artist,
-                                                     added_by=added_by)
-                await interaction.followup.send(
-                    messages.t("song_duplicate", lang, title=result.song.title, song_id=result.song.song_id),
-                    view=views.keep_version_view(held, lang), ephemeral=True)
-                return
-            key = "song_added" if result.created else "song_exists"
-            await interaction.followup.send(messages.t(key, lang, title=result.song.title,
-                                                       song_id=result.song.song_id), ephemeral=True)
+            # Admins may add many songs at once (no per-user limit), but each file counts in all.
+            with ctx.admission.enter(None):
+                await interaction.response.defer(thinking=True, ephemeral=True)
+                data = await download(file)
+                added_by = f"discord:{interaction.user.id}"
+                result = await ctx.service.add_song(data, filename=file.filename, title=title, artist=artist,
+                                                    added_by=added_by)
+                lang = ctx.lang(interaction)
+                name = visible(result.song.title)  # an old catalog's title may hold bidi controls
+                if not result.created and result.duplicate_of is not None:  # the same recording: ask
+                    held = await ctx.service.hold_upload(data, filename=file.filename, title=title,
+                                                         artist=artist, added_by=added_by)
+                    await interaction.followup.send(
+                        messages.t("song_duplicate", lang, title=name, song_id=result.song.song_id),
+                        view=views.keep_version_view(held, lang), ephemeral=True)
+                    return
+                await interaction.followup.send(added_text(result, lang), ephemeral=True)
 
     @app_commands.command(name="removesong", description=text(
         "discord_cmd_removesong", "Admin: remove a song from the catalog"))

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import discord
 
+from adapters.common.admission import Admission
+from adapters.common.ratelimit import UserRateLimiter
 from adapters.discord import i18n
 from adapters.discord.replies import NotAdmin, reply_error, send
 from bot.config import DiscordConfig
@@ -62,6 +64,15 @@ class BotContext:
     config: DiscordConfig
     default_lang: str = "en"
     work: InFlight = field(default_factory=InFlight)
+    #: ▶ presses per user and minute: the shared limiter Telegram's buttons go through too
+    #: (searches have app_commands' cooldown, which only slash commands and menus can use).
+    limiter: UserRateLimiter = field(init=False)
+    #: Taken before an attachment is downloaded, given back once the request is answered.
+    admission: Admission = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = UserRateLimiter.from_limits(self.service.limits)
+        self.admission = Admission.from_limits(self.service.limits)
 
     def lang(self, interaction: discord.Interaction) -> str:
         return i18n.reply_lang(interaction, self.default_lang)
@@ -85,6 +96,21 @@ class BotContext:
         if not self.is_admin(interaction):
             log.info("refused admin action by user %s", interaction.user.id)
             raise NotAdmin()
+
+    async def throttled(self, interaction: discord.Interaction) -> bool:
+        """True, and the presser told (only they see it), when their ▶ presses exceed
+        ``limits.user_requests_per_minute`` — each cuts and uploads a clip. Admins are not limited."""
+        if self.is_admin(interaction):
+            return False
+        decision = self.limiter.hit(interaction.user.id)
+        if decision.allowed:
+            return False
+        log.info("rate-limited user %s (retry in %.0f s)", interaction.user.id, decision.retry_after_s)
+        # Every press is answered (Discord shows "interaction failed" otherwise), and ephemeral
+        # answers cannot flood the channel.
+        text = messages.t("rate_limited", self.lang(interaction), seconds=max(1.0, decision.retry_after_s))
+        await send(interaction, text, ephemeral=True)
+        return True
 
     async def accepting(self, interaction: discord.Interaction) -> bool:
         """False (and the user told to retry) once shutdown has begun."""

@@ -65,7 +65,8 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"[pnsk]:
             lang = ctx.lang(interaction)
             action = self.action
             if isinstance(action, actions.Play):
-                await _play(ctx, interaction, action, lang)
+                if not await ctx.throttled(interaction):
+                    await _play(ctx, interaction, action, lang)
             elif isinstance(action, actions.NotIt):
                 await ctx.service.feedback(action.query_id, action.song_id, correct=False,
                                            user=f"discord:{interaction.user.id}")

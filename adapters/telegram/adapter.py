@@ -13,6 +13,7 @@ not the adapter, decides when to answer "busy, try again in a moment".
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import urlparse
 
 from telegram import BotCommand, BotCommandScopeChat, Update
@@ -20,6 +21,7 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from adapters.common import UserRateLimiter, pick_lang
+from adapters.common.admission import Admission
 from adapters.telegram.context import BotDeps
 from adapters.telegram.routing import Router
 from adapters.telegram.webhook import WebhookServer
@@ -36,6 +38,8 @@ ADMIN_COMMANDS = ("add", "remove", "songs", "stats")
 #: answers "busy" when full instead of leaving users without a reply.
 CONCURRENT_UPDATES = 256
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+#: What Telegram accepts as a webhook's ``secret_token`` (setWebhook).
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class TelegramAdapter:
@@ -49,6 +53,7 @@ class TelegramAdapter:
             admins=frozenset(config.admins),
             default_lang=pick_lang(None, default_lang),
             limiter=UserRateLimiter.from_limits(service.limits),
+            admission=Admission.from_limits(service.limits),
         )
         self.app: Application | None = None
         self._webhook: WebhookServer | None = None
@@ -58,6 +63,8 @@ class TelegramAdapter:
         token = self.config.token.get_secret_value() if self.config.token else ""
         if not token:
             raise ConfigError(detail="telegram.token is not set (BotFather's token, e.g. via ${TELEGRAM_TOKEN})")
+        if self.config.mode == "webhook":
+            self._webhook_secret()  # refused before anything connects
         builder = (
             ApplicationBuilder()
             .token(token)
@@ -118,11 +125,22 @@ class TelegramAdapter:
             await app.stop()  # waits for the running update tasks (in-flight searches)
         await app.shutdown()
 
+    def _webhook_secret(self) -> str:
+        """The secret Telegram sends with every update. Required: without it anyone who finds the
+        webhook URL could post fake updates (as any user, admins included)."""
+        secret = self.config.webhook_secret.get_secret_value() if self.config.webhook_secret else ""
+        if not secret:
+            raise ConfigError(detail="telegram.webhook_secret is required in webhook mode (otherwise anyone "
+                                     "who finds the URL can post updates): set TELEGRAM_WEBHOOK_SECRET, "
+                                     "which config.yaml reads, to a random string, e.g. `openssl rand -hex 32`")
+        if not _WEBHOOK_SECRET.match(secret):
+            raise ConfigError(detail="telegram.webhook_secret may only hold 1–256 letters, digits, _ and - "
+                                     "(Telegram refuses anything else), e.g. `openssl rand -hex 32`")
+        return secret
+
     async def _start_webhook(self, app: Application) -> None:
         cfg = self.config
-        secret = cfg.webhook_secret.get_secret_value() if cfg.webhook_secret else None
-        if secret is None:
-            log.warning("telegram.webhook_secret is not set: anyone who finds the URL can post updates")
+        secret = self._webhook_secret()
         self._webhook = WebhookServer(app, listen=cfg.webhook_listen, port=cfg.webhook_port,
                                       path=urlparse(cfg.webhook_url or "").path or "/", secret=secret)
         await self._webhook.start()

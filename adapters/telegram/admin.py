@@ -23,10 +23,10 @@ from adapters.common import (
     parse_title_artist,
     version_text,
 )
-from adapters.common.formatting import SONGS_PAGE_SIZE
+from adapters.common.formatting import SONGS_PAGE_SIZE, added_text, visible
 from adapters.telegram.context import BotDeps, chat_action, command_args, log, reply, source_of
 from adapters.telegram.keyboards import keep_version_keyboard, songs_keyboard
-from adapters.telegram.media import download, find_attachment
+from adapters.telegram.media import Attachment, download, find_attachment
 from core import messages
 from core.errors import HumbotError
 
@@ -73,9 +73,19 @@ class AdminHandlers:
             title, artist = attachment.title, artist or attachment.performer
         try:
             self.deps.service.check_upload_size(attachment.file_size)
+            # Admins are trusted with many uploads at once (no per-user limit), but each one holds
+            # its file in memory like a search does: they count towards the global limit.
+            ticket = self.deps.admission.enter(None)
         except HumbotError as e:
             await reply(request, error_text(e, lang, logger=log, what="add"))
             return
+        with ticket:
+            await self._download_and_add(update, context, request=request, attachment=attachment, title=title,
+                                         artist=artist, lang=lang)
+
+    async def _download_and_add(self, update: Update, context: Context, *, request: Message,
+                                attachment: Attachment, title: str | None, artist: str | None,
+                                lang: str) -> None:
         status = await reply(request, messages.t("adding", lang))
         try:
             async with chat_action(context.bot, request.chat, ChatAction.TYPING):
@@ -94,11 +104,10 @@ class AdminHandlers:
             except Exception:  # noqa: BLE001 - the answer matters more than the button
                 log.exception("could not hold %s for a version", attachment.filename)
                 held = None
-            await status.edit_text(messages.t("song_duplicate", lang, title=song.title, song_id=song.song_id),
-                                   reply_markup=keep_version_keyboard(held, lang) if held else None)
+            text = messages.t("song_duplicate", lang, title=visible(song.title), song_id=song.song_id)
+            await status.edit_text(text, reply_markup=keep_version_keyboard(held, lang) if held else None)
             return
-        key = "song_added" if result.created else "song_exists"
-        await status.edit_text(messages.t(key, lang, title=song.title, song_id=song.song_id))
+        await status.edit_text(added_text(result, lang))
 
     async def keep_version(self, update: Update, context: Context, query: CallbackQuery,
                            action: actions.KeepVersion, lang: str) -> None:

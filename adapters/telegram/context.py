@@ -15,6 +15,8 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 
 from adapters.common import format_offset, pick_lang, song_name
+from adapters.common.formatting import visible
+from adapters.common.admission import Admission
 from adapters.common.ratelimit import UserRateLimiter
 from core import messages
 from core.service import HumService
@@ -36,6 +38,7 @@ class BotDeps:
     admins: frozenset[int]
     default_lang: str
     limiter: UserRateLimiter
+    admission: Admission  # taken before a recording is downloaded, given back once it is answered
 
     def lang_of(self, update: Update) -> str:
         user = update.effective_user
@@ -109,8 +112,8 @@ async def send_clip(bot: Bot, chat_id: int, clip: Clip, *, caption: str, reply_t
     return await bot.send_audio(
         chat_id,
         audio=InputFile(clip.data, filename=clip.filename),
-        title=clip.title,
-        performer=clip.artist,
+        title=visible(clip.title),  # shown by the music player: no bidi tricks from an old catalog
+        performer=visible(clip.artist) if clip.artist else None,
         duration=dtm.timedelta(seconds=round(clip.duration_s)),
         caption=caption,
         reply_markup=markup,

@@ -20,7 +20,7 @@ from adapters.telegram.context import (
     source_of,
 )
 from adapters.telegram.keyboards import results_keyboard
-from adapters.telegram.media import download, find_attachment
+from adapters.telegram.media import Attachment, download, find_attachment
 from core import messages
 from core.errors import HumbotError
 from core.types import Clip, SearchResponse
@@ -70,19 +70,26 @@ class UserHandlers:
     # -- the search -----------------------------------------------------------------------
     async def answer_recording(self, update: Update, context: Context, *, request: Message,
                                recording: Message) -> None:
-        """Check what Telegram announces, show "listening…", search, edit the answer in, send the clip."""
-        deps, bot = self.deps, context.bot
+        """Check what Telegram announces and take a place (:mod:`adapters.common.admission`) before
+        anything is downloaded; then show "listening…", search, edit the answer in, send the clip."""
+        deps = self.deps
         lang = deps.lang_of(update)
         attachment = find_attachment(recording)
         if attachment is None:
             await reply(request, messages.t("audio_not_audio", lang))
             return
-        try:  # before downloading anything: size and duration as announced
+        try:  # before downloading anything: size and duration as announced, and room to work
             precheck(deps.service, size_bytes=attachment.file_size, duration_s=attachment.duration_s)
+            ticket = deps.admission.enter(update.effective_user.id if update.effective_user else None)
         except HumbotError as e:
             await reply(request, error_text(e, lang, logger=log, what="recording"))
             return
+        with ticket:  # given back once the request is answered, or has failed
+            await self._search_and_answer(update, context, request=request, attachment=attachment, lang=lang)
 
+    async def _search_and_answer(self, update: Update, context: Context, *, request: Message,
+                                 attachment: Attachment, lang: str) -> None:
+        deps, bot = self.deps, context.bot
         status = await reply(request, messages.t("listening", lang))
         try:
             async with chat_action(bot, request.chat, ChatAction.TYPING):

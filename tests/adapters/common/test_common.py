@@ -114,6 +114,21 @@ def test_escape_is_applied_to_titles_and_artists() -> None:
     assert r"1. \*bold\* — \_x\_ ·" in text
 
 
+def test_control_and_bidi_characters_never_reach_a_reply() -> None:
+    # A catalog from before titles were cleaned: a right-to-left override would reverse the rest
+    # of the reply, a bell or escape is junk; the joiners of emoji sequences and scripts stay.
+    resp = _response([0.9], match=True)
+    resp.results[0] = SearchResult(_song(1, title="Evil\u202e txet\x07\x1b[31m", artist="A\u2066B\u200b\nC"),
+                                   0.9, 0.9, 0.0)
+    line = format_response(resp, "en").splitlines()[1]
+    assert line.startswith("1. Evil txet[31m — AB C · ")
+    from adapters.common.formatting import visible
+
+    assert visible("👩\u200d💻 Ode\u2028to\tJoy\u200c ") == "👩\u200d💻 Ode to Joy\u200c"
+    assert format_songs_page([_song(2, title="\u202dX")], offset=0, total=1, lang="en").splitlines()[1].startswith(
+        f"{_song(2).song_id} · X — Artist")
+
+
 def test_songs_page_and_stats() -> None:
     page = format_songs_page([_song(11), _song(12, artist=None)], offset=10, total=12, lang="en").splitlines()
     assert page == ["Songs 11–12 of 12:", "00000000000b · Song 11 — Artist · 3:31", "00000000000c · Song 12 · 3:32"]

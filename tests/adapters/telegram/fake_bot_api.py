@@ -9,7 +9,9 @@ hands out, honouring ``offset`` and ``timeout`` like Telegram does.
 
 It is strict where Telegram is strict, so adapter bugs surface as the errors users would see:
 unknown chats, replies to missing messages, edits that change nothing ("message is not
-modified"), callback queries answered twice or never, files over the 20 MB download cap.
+modified"), callback queries answered twice or never, files over the 20 MB download cap, and
+text that does not parse in its ``parse_mode`` ("can't parse entities": an unescaped ``<`` or
+``&`` in HTML, a reserved character in MarkdownV2).
 """
 
 from __future__ import annotations
@@ -31,6 +33,57 @@ _JSON_FIELDS = {"reply_markup", "reply_parameters", "commands", "scope", "allowe
                 "caption_entities", "link_preview_options"}
 _INT_FIELDS = {"chat_id", "message_id", "offset", "timeout", "limit", "duration", "cache_time"}
 _COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
+_HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "tg-emoji",
+              "code", "pre", "blockquote"}
+_HTML_TOKEN = re.compile(r"<(/?)([a-z-]+)(?:\s[^<>]*)?>|&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);|[<>&]")
+_MD2_RESERVED = set("_*[]()~`>#+-=|{}.!")
+
+
+def check_markup(text: str, parse_mode: str | None) -> None:
+    """Raise Telegram's "can't parse entities" for ``text`` that is not valid in ``parse_mode``.
+
+    Not a full parser: it catches what unescaped user text breaks — a stray ``<``/``&`` or an
+    unknown or unclosed tag in HTML; an unescaped reserved character in MarkdownV2; an unclosed
+    bold, italic or code marker in legacy Markdown.
+    """
+    if not parse_mode:
+        return
+    mode = parse_mode.lower()
+    if mode == "html":
+        open_tags: list[str] = []
+        for m in _HTML_TOKEN.finditer(text):
+            token = m.group(0)
+            if m.group(2) is None and token in "<>&":
+                raise ApiError(400, f"Bad Request: can't parse entities: unsupported start tag or bad "
+                                    f"character {token!r} at byte offset {m.start()}")
+            if m.group(2) is None:
+                continue  # an entity such as &amp;
+            if m.group(2) not in _HTML_TAGS:
+                raise ApiError(400, f"Bad Request: can't parse entities: unsupported start tag \"{m.group(2)}\"")
+            if m.group(1):
+                if not open_tags or open_tags.pop() != m.group(2):
+                    raise ApiError(400, f"Bad Request: can't parse entities: unexpected end tag \"{m.group(2)}\"")
+            else:
+                open_tags.append(m.group(2))
+        if open_tags:
+            raise ApiError(400, f"Bad Request: can't parse entities: can't find end tag corresponding to start "
+                                f"tag \"{open_tags[-1]}\"")
+    elif mode == "markdownv2":
+        unescaped = re.sub(r"\\.", "", text, flags=re.S)
+        for ch in unescaped:
+            if ch in _MD2_RESERVED - set("_*~`|[]()"):
+                raise ApiError(400, f"Bad Request: can't parse entities: character '{ch}' is reserved and must be "
+                                    "escaped with the preceding '\\'")
+        for marker in ("*", "_", "~", "`", "||"):
+            if unescaped.count(marker) % 2:
+                raise ApiError(400, "Bad Request: can't parse entities: can't find end of the entity")
+    elif mode == "markdown":
+        unescaped = re.sub(r"\\.", "", text, flags=re.S)
+        for marker in ("*", "_", "`"):
+            if unescaped.count(marker) % 2:
+                raise ApiError(400, "Bad Request: can't parse entities: can't find end of the entity")
+    else:
+        raise ApiError(400, f"Bad Request: unsupported parse_mode {parse_mode!r}")
 
 
 class ApiError(Exception):
@@ -428,6 +481,7 @@ class FakeBotAPI:
             raise ApiError(400, "Bad Request: message text is empty")
         if len(text) > 4096:
             raise ApiError(400, "Bad Request: message is too long")
+        check_markup(text, params.get("parse_mode"))
         return self._new_bot_message(params, text=text)
 
     def _m_editmessagetext(self, params: dict, files: dict) -> dict:
@@ -438,6 +492,7 @@ class FakeBotAPI:
         text = str(params.get("text") or "")
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
+        check_markup(text, params.get("parse_mode"))
         markup = params.get("reply_markup")
         if text == msg.get("text") and markup == msg.get("reply_markup"):
             raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply "
@@ -459,6 +514,7 @@ class FakeBotAPI:
         caption = str(params.get("caption") or "")
         if len(caption) > 1024:
             raise ApiError(400, "Bad Request: message caption is too long")
+        check_markup(caption, params.get("parse_mode"))
         info = self._file(upload.data, kind, "", None)
         info.update({"duration": params.get("duration") or 0, "mime_type": upload.content_type})
         for key in ("title", "performer"):

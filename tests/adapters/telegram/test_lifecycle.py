@@ -143,3 +143,18 @@ async def test_an_admin_menu_telegram_refuses_does_not_stop_the_bot(fake: FakeBo
 def test_webhook_mode_needs_a_url() -> None:
     with pytest.raises(ConfigError, match="telegram.webhook_url is required"):
         parse_config({"telegram": {"mode": "webhook"}})
+
+
+@pytest.mark.parametrize(("secret", "expected"), [
+    (None, "telegram.webhook_secret is required in webhook mode.*set TELEGRAM_WEBHOOK_SECRET"),
+    ("not a valid secret!", "telegram.webhook_secret may only hold 1–256 letters, digits, _ and -"),
+])
+async def test_webhook_mode_refuses_to_start_without_a_usable_secret(fake: FakeBotAPI, service: HumService,
+                                                                     secret: str | None, expected: str) -> None:
+    # Without the secret, anyone who finds the URL could post updates as any user (admins too).
+    cfg = telegram_config(fake, mode="webhook", webhook_url="https://bot.example.org/hook", webhook_secret=secret)
+    adapter = TelegramAdapter(cfg, service)
+    with pytest.raises(ConfigError, match=expected):
+        await adapter.start()
+    assert adapter.app is None
+    assert fake.calls == [] and fake.webhook is None  # refused before anything connected
