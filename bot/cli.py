@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import signal
@@ -17,7 +18,9 @@ import typer
 from tqdm import tqdm
 
 from bot.config import Config, load_config
+from core import messages
 from core.errors import ConfigError, HumbotError
+from core.text import clean_label
 
 T = TypeVar("T")
 log = logging.getLogger("humbot")
@@ -104,12 +107,16 @@ def _run(ctx: typer.Context, body: Callable[[Any, Config], Awaitable[T]], *, sta
 
 
 # -- songs -----------------------------------------------------------------------------------
-def tags_of(path: Path) -> tuple[str, str | None]:
-    """(title, artist): from tags, else ``Artist - Title.ext``, else the file name as title."""
+def tags_of(path: Path, data: bytes | None = None) -> tuple[str, str | None]:
+    """(title, artist): from tags, else ``Artist - Title.ext``, else the file name as title.
+
+    ``data``: the file's bytes, already read within the size limit (mutagen then reads those, not
+    the path, which could be a link to an endless device).
+    """
     try:
         import mutagen
 
-        f = mutagen.File(path, easy=True)
+        f = mutagen.File(io.BytesIO(data) if data is not None else path, easy=True)
         tags = dict(f.tags or {}) if f is not None else {}
     except Exception:  # unreadable tags are not an error: fall back to the name
         tags = {}
@@ -122,6 +129,19 @@ def tags_of(path: Path) -> tuple[str, str | None]:
         a, t = stem.split(" - ", 1)
         return t.strip(), a.strip() or None
     return stem, None
+
+
+def _read(path: Path, *, max_mb: float) -> bytes:
+    """A file's bytes, refused before reading past the upload limit (see core.audio.read_file)."""
+    from core.audio import read_file  # librosa and FFmpeg load only for commands that decode
+
+    return read_file(path, max_mb=max_mb)
+
+
+def _truncation(res: Any) -> str | None:
+    from adapters.common.formatting import truncation_text  # the service's modules load only when used
+
+    return truncation_text(res, "en")
 
 
 def duplicate_note(res: Any, flag: str) -> str | None:
@@ -148,9 +168,10 @@ def songs_import(ctx: typer.Context, directory: Annotated[Path, typer.Argument(e
         added = existing = duplicates = 0
         failed: list[str] = []
         for path in tqdm(files, desc="importing", unit="song"):
-            title, artist = tags_of(path)
             try:
-                res = await service.add_song(path.read_bytes(), filename=path.name, title=title, artist=artist,
+                data = _read(path, max_mb=cfg.limits.max_upload_mb)
+                title, artist = tags_of(path, data)
+                res = await service.add_song(data, filename=path.name, title=title, artist=artist,
                                              added_by=added_by,
                                              on_duplicate="version" if keep_duplicates else "skip")
             except HumbotError as e:
@@ -158,6 +179,8 @@ def songs_import(ctx: typer.Context, directory: Annotated[Path, typer.Argument(e
                 tqdm.write(f"skipped {path}: {e}", file=sys.stderr)
                 continue
             if (note := duplicate_note(res, "--keep-duplicates")) is not None:
+                tqdm.write(f"{path}: {note}")
+            if (note := _truncation(res)) is not None:
                 tqdm.write(f"{path}: {note}")
             added += res.created
             duplicates += not res.created and res.duplicate_of is not None
@@ -181,16 +204,18 @@ def songs_add(ctx: typer.Context, file: Annotated[Path, typer.Argument(exists=Tr
                   "--keep-duplicate", help="If it is the same recording as a catalog song (a re-encode, a "
                   "remaster…), keep it as a version of that song instead of skipping it.")] = False) -> None:
     """Add one song."""
-    tag_title, tag_artist = tags_of(file)
-
     async def body(service: Any, cfg: Config) -> Any:
-        return await service.add_song(file.read_bytes(), filename=file.name, title=title or tag_title,
+        data = _read(file, max_mb=cfg.limits.max_upload_mb)
+        tag_title, tag_artist = tags_of(file, data)
+        return await service.add_song(data, filename=file.name, title=title or tag_title,
                                       artist=artist or tag_artist, added_by=added_by,
                                       on_duplicate="version" if keep_duplicate else "skip")
 
     res = _run(ctx, body)
     if (note := duplicate_note(res, "--keep-duplicate")) is not None:
         typer.echo(note, err=not res.created)
+    if (note := _truncation(res)) is not None:
+        typer.secho(note, fg="yellow", err=True)
     if res.created:
         typer.echo(f"{res.song.song_id}\t{res.song.title}\tadded")
     elif res.duplicate_of is None:
@@ -208,7 +233,8 @@ def songs_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json
                                    "added_by": s.added_by, "added_at": s.added_at.isoformat(),
                                    "version_of": s.version_of}, ensure_ascii=False))
         else:
-            typer.echo(f"{s.song_id}\t{s.title}\t{s.artist or ''}\t{s.duration_s:.0f}s")
+            # Cleaned again on the way out: rows stored before titles were cleaned may hold tabs or newlines.
+            typer.echo(f"{s.song_id}\t{clean_label(s.title)}\t{clean_label(s.artist) or ''}\t{s.duration_s:.0f}s")
     if not as_json:
         typer.echo(f"{len(songs)} songs", err=True)
 
@@ -239,7 +265,8 @@ def search(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(exist
         nonlocal failures
         for path in files:
             try:
-                resp = await service.search(path.read_bytes(), filename=path.name, top_k=top,
+                resp = await service.search(_read(path, max_mb=cfg.limits.max_upload_mb), filename=path.name,
+                                            top_k=top,
                                             with_clip=clips is not None, source="cli")
             except HumbotError as e:
                 failures += 1
@@ -267,7 +294,6 @@ def search(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(exist
 
 
 def format_response(query: str, resp: Any, clip_path: Path | None) -> str:
-    from core import messages
 
     if resp.reason in messages.REASON_KEYS:  # no tune in the query: what was missing, then the closest
         head = messages.t(messages.REASON_KEYS[resp.reason])
@@ -313,8 +339,13 @@ def models_download(ctx: typer.Context) -> None:
 @app.command()
 def reindex(ctx: typer.Context) -> None:
     """Re-embed every catalog song into a fresh index and switch to it."""
-    n = _run(ctx, lambda service, cfg: service.reindex(), start=False)
-    typer.echo(f"reindexed {n} songs")
+    res = _run(ctx, lambda service, cfg: service.reindex(), start=False)
+    for song, why in res.skipped:
+        typer.secho(f"skipped {song.song_id}\t{clean_label(song.title)}: {why}", fg="yellow", err=True)
+    skipped = f"; {len(res.skipped)} skipped (restore their files, or `humbot songs remove` them)" if res.skipped else ""
+    typer.echo(f"reindexed {res.indexed} songs{skipped}")
+    if res.skipped and not res.indexed:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -360,15 +391,43 @@ def serve(ctx: typer.Context) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        for a in adapters:
-            await a.start()
-            log.info("adapter %s running", a.name)
-        await stop.wait()
-        log.info("shutting down: letting in-flight work finish")
-        for a in reversed(adapters):
-            await a.stop()
+        started: list[Any] = []
+        try:
+            for a in adapters:
+                await _start_adapter(a)
+                started.append(a)
+                log.info("adapter %s running", a.name)
+            await stop.wait()
+            log.info("shutting down: letting in-flight work finish")
+        finally:
+            # Also when one failed to start: the others must not be left half running (Telegram's
+            # last getUpdates acknowledges what it fetched; in-flight searches get their answers).
+            for a in reversed(started):
+                await _stop_adapter(a)
 
     _run(ctx, body)
+
+
+async def _start_adapter(adapter: Any) -> None:
+    """Start one adapter; a failure is reported in one line (a HumbotError says what to fix, e.g.
+    a missing webhook secret; anything else, such as an unreachable server or a refused token,
+    names the adapter and the error). The traceback goes to the log at DEBUG (``-v``)."""
+    try:
+        await adapter.start()
+    except HumbotError:
+        raise  # its own message is printed by _run
+    except Exception as e:
+        log.debug("adapter %s failed to start", adapter.name, exc_info=True)
+        typer.secho(f"The {adapter.name} adapter could not start: {type(e).__name__}: {e}", fg="red",
+                    err=True)
+        raise typer.Exit(1) from None
+
+
+async def _stop_adapter(adapter: Any) -> None:
+    try:
+        await adapter.stop()
+    except Exception:  # noqa: BLE001 - stop the others anyway
+        log.exception("adapter %s did not stop cleanly", adapter.name)
 
 
 @discord_app.command("sync")

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS queries (
     match INTEGER NOT NULL,
     confidence REAL
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS feedback (
     query_id TEXT NOT NULL,
     song_id TEXT,
@@ -71,7 +72,13 @@ def sha256_of(data: bytes) -> str:
 #: Columns added after the first release, with their SQL type: :meth:`Catalog.__init__` adds the
 #: missing ones to an existing catalog.db (``ALTER TABLE … ADD COLUMN`` keeps every row, and an
 #: older humbot still reads and writes the table, naming its columns).
-_ADDED_COLUMNS = {"version_of": "TEXT"}
+_ADDED_COLUMNS = {"version_of": "TEXT", "start_s": "REAL", "indexed_s": "REAL"}
+
+
+#: Bumped in the transaction of every change to the set of songs (add, remove, reindex), so every
+#: process sharing the data directory can see with one read that it has to catch up.
+_BUMP = ("INSERT INTO meta VALUES ('generation', 1) "
+         "ON CONFLICT(key) DO UPDATE SET value = value + 1")
 
 
 def _row_to_song(r: sqlite3.Row) -> Song:
@@ -80,6 +87,8 @@ def _row_to_song(r: sqlite3.Row) -> Song:
         source_name=r["source_name"], sha256=r["sha256"], ext=r["ext"], added_by=r["added_by"],
         added_at=datetime.fromisoformat(r["added_at"]), genre=r["genre"],
         version_of=r["version_of"] if "version_of" in r.keys() else None,
+        start_s=(r["start_s"] or 0.0) if "start_s" in r.keys() else 0.0,
+        indexed_s=r["indexed_s"] if "indexed_s" in r.keys() else None,
     )  # fmt: skip
 
 
@@ -180,10 +189,12 @@ class Catalog:
         with self._db() as db:
             db.execute(
                 "INSERT INTO songs (song_id, sha256, ext, title, artist, genre, duration_s, source_name, "
-                "added_by, added_at, version_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "added_by, added_at, version_of, start_s, indexed_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (song.song_id, song.sha256, song.ext, song.title, song.artist, song.genre, song.duration_s,
-                 song.source_name, song.added_by, song.added_at.isoformat(), song.version_of),
+                 song.source_name, song.added_by, song.added_at.isoformat(), song.version_of, song.start_s,
+                 song.indexed_s),
             )  # fmt: skip
+            db.execute(_BUMP)
 
     def remove(self, song_id: str) -> Song | None:
         """Delete the row and the original file. Returns the removed song.
@@ -197,6 +208,7 @@ class Catalog:
             return None
         with self._db() as db:
             db.execute("DELETE FROM songs WHERE song_id = ?", (song_id,))
+            db.execute(_BUMP)
             heir = db.execute("SELECT song_id FROM songs WHERE version_of = ? ORDER BY added_at, song_id LIMIT 1",
                               (song_id,)).fetchone()
             if heir is not None:
@@ -214,6 +226,23 @@ class Catalog:
                 (-1 if limit is None else limit, offset),
             ).fetchall()
         return [_row_to_song(r) for r in rows]
+
+    def generation(self) -> int:
+        """A number that changes whenever any process adds, removes or re-indexes songs."""
+        with self._db() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return row[0] if row else 0
+
+    def touch(self) -> None:
+        """Make :meth:`generation` change (after a rebuild of the index, which other processes must reload)."""
+        with self._db() as db:
+            db.execute(_BUMP)
+
+    def set_timing(self, song_id: str, *, duration_s: float, start_s: float, indexed_s: float) -> None:
+        """Record where a song's indexed audio lies in its file (filled in by ``reindex`` for old rows)."""
+        with self._db() as db:
+            db.execute("UPDATE songs SET duration_s = ?, start_s = ?, indexed_s = ? WHERE song_id = ?",
+                       (duration_s, start_s, indexed_s, song_id))
 
     def count(self) -> int:
         with self._db() as db:
@@ -263,9 +292,10 @@ def _now() -> datetime:
 
 
 def new_song(*, sha256: str, ext: str, title: str, artist: str | None, duration_s: float, source_name: str,
-             added_by: str | None, genre: str | None = None, version_of: str | None = None) -> Song:
+             added_by: str | None, genre: str | None = None, version_of: str | None = None,
+             start_s: float = 0.0, indexed_s: float | None = None) -> Song:
     return Song(
         song_id=sha256[:SONG_ID_LEN], title=title, artist=artist, duration_s=duration_s,
         source_name=source_name, sha256=sha256, ext=ext, added_by=added_by, added_at=_now(), genre=genre,
-        version_of=version_of,
+        version_of=version_of, start_s=start_s, indexed_s=indexed_s,
     )  # fmt: skip

@@ -91,6 +91,12 @@ class Busy(HumbotError):
     key = "busy"
 
 
+class CatalogBusy(HumbotError):
+    """Another process has held the catalog's write lock for too long (a long rebuild)."""
+
+    key = "catalog_busy"
+
+
 class IndexMismatch(HumbotError):
     """The index was built by other embedders or another mapping: ``humbot reindex`` fixes it."""
 

@@ -41,6 +41,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "A short recording of 10–20 seconds is all I need.",
         "zh": "文件大小为 {size_mb:.1f} MB，上限是 {limit_mb:.0f} MB。10–20 秒的短录音就足够了。",
     },
+    "audio_too_large_unknown": {
+        "en": "That file is larger than the {limit_mb:.0f} MB limit. "
+        "A short recording of 10–20 seconds is all I need.",
+        "zh": "文件超过了 {limit_mb:.0f} MB 的上限。10–20 秒的短录音就足够了。",
+    },
     "audio_too_short": {
         "en": "That recording is only {seconds:.1f} s long. Please hum or sing at least "
         "{min_seconds:.0f} seconds — 10–20 s of the chorus works best.",
@@ -68,6 +73,19 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "busy": {
         "en": "I'm busy with other songs right now — please try again in a moment.",
         "zh": "我正在处理其他请求，请稍后再试。",
+    },
+    "busy_yours": {
+        "en": "I'm still working on your earlier recordings — send this one again once they are answered.",
+        "zh": "我还在处理你之前发送的录音——等它们有了结果，再发送这一段吧。",
+    },
+    "song_truncated": {
+        "en": "Only the first {indexed} of {total} were indexed (the limit is `limits.max_song_seconds`): "
+        "searches find this song in that part only.",
+        "zh": "只索引了全部 {total} 中的前 {indexed}（上限为 `limits.max_song_seconds`）：只有这一部分能被搜到。",
+    },
+    "catalog_busy": {
+        "en": "The song list is being rebuilt by another process — please try again in a few minutes.",
+        "zh": "另一个进程正在重建歌曲列表，请几分钟后再试。",
     },
     "song_not_found": {
         "en": "There is no song with id {song_id}.",

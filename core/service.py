@@ -15,12 +15,12 @@ share one model call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -30,6 +30,7 @@ import numpy as np
 
 from core import audio as audio_mod
 from core import evidence, same_recording
+from core import scheduler
 from core import fingerprint as fp
 from core.batching import MicroBatcher
 from core.catalog import Catalog, new_song, sha256_of
@@ -41,7 +42,10 @@ from core.index.base import VectorIndex
 from core.index.fingerprint_base import FingerprintIndex, FingerprintMatch
 from core.pending import HeldUpload, PendingUploads
 from core.settings import Gate, LimitsConfig, SearchConfig
-from core.types import AddResult, Clip, IndexHit, IndexStats, SearchFilter, SearchResponse, SearchResult, Segments, Song
+from core.text import clean_label
+from core.write_lock import WriteLock
+from core.types import (AddResult, Clip, IndexHit, IndexStats, ReindexResult, SearchFilter, SearchResponse, SearchResult,
+                        Segments, Song)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,6 +62,11 @@ ON_DUPLICATE = ("skip", "version")
 #: candidates are headroom (a comparison costs ~0.07 s for 4-minute songs, BENCHMARKS.md §4).
 DUPLICATE_PROBES = 8
 DUPLICATE_CANDIDATES = 5
+#: How often a running service looks for songs other processes added or removed (s). A search
+#: checks first anyway; this keeps the local index's memory fresh between searches.
+SYNC_INTERVAL_S = 2.0
+#: The title of a song whose title, tags and file name are all empty once cleaned.
+UNTITLED = "Untitled"
 
 
 @dataclass(frozen=True)
@@ -121,10 +130,17 @@ class HumService:
         self.search_cfg = search
         self.limits = limits
         self.notes = list(notes)
-        self._pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="humbot-work")
+        # Jobs of the oldest request first, so answers come back in arrival order (core.scheduler).
+        self._pool = scheduler.PriorityPool(limits.workers, name="humbot-work")
         self._waiting = 0
         self.pending = PendingUploads(catalog.root / "pending")
         self._groups: dict[str, str] | None = None  # version → primary, cached (see _group_map)
+        # Other processes (the CLI beside `serve`) write to the same data directory: writes take
+        # its lock, and this process catches up when the catalog's generation moves (_sync).
+        self.write_lock = WriteLock(catalog.root)
+        self._generation: int | None = None
+        self._syncing = asyncio.Lock()
+        self._poller: asyncio.Task[None] | None = None
         self._batchers = {
             e.name: MicroBatcher(e.embed_queries_full, partial(self._run, admitted=True), max_batch=8, max_wait_s=0.02)
             for e in embedders
@@ -136,6 +152,30 @@ class HumService:
         await self.index.open({n: e.spec for n, e in self.embedders.items()})
         await self._open_fingerprints()
         await self.reconcile()
+        self._generation = await asyncio.to_thread(self.catalog.generation)
+        self._poller = asyncio.create_task(self._poll_changes(), name="humbot-sync")
+
+    async def _poll_changes(self) -> None:
+        """Catch up every ``SYNC_INTERVAL_S`` with what other processes wrote (searches also check
+        first, so an answer never misses a song added before it was asked)."""
+        while True:
+            await asyncio.sleep(SYNC_INTERVAL_S)
+            try:
+                await self._sync()
+            except Exception:  # a backend that is down now is tried again at the next tick
+                log.warning("could not catch up with the catalog's changes", exc_info=True)
+
+    async def _sync(self) -> None:
+        """Reload what other processes changed in the catalog since this one last looked: the
+        index's in-memory vectors (the local backend; Elasticsearch shares its state) and the
+        versions map. One SQLite read when nothing changed."""
+        async with self._syncing:
+            generation = await asyncio.to_thread(self.catalog.generation)
+            if generation == self._generation:
+                return
+            await self.index.refresh()
+            self._groups = None
+            self._generation = generation
 
     async def _open_fingerprints(self) -> bool:
         """Open the fingerprint store once; like the vector index, a cluster that is down does not
@@ -151,13 +191,24 @@ class HumService:
         return self._fingerprints_open
 
     async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
         await self.index.close()
         if self.fingerprints is not None:
             await self.fingerprints.close()
         self._pool.shutdown(wait=True)
 
     async def reconcile(self) -> None:
-        """Undo what an interrupted import left behind: vectors without a catalog row, stray files."""
+        """Undo what an interrupted import left behind: vectors without a catalog row, stray files.
+
+        Under the write lock: another process's import in progress has vectors and no row *yet*.
+        """
+        async with self.write_lock.held():
+            await self._reconcile()
+
+    async def _reconcile(self) -> None:
         known = {s.song_id for s in await asyncio.to_thread(self.catalog.list)}
         try:
             orphans = await self.index.song_ids() - known
@@ -185,12 +236,15 @@ class HumService:
         Only a request's first job is checked: the later jobs of an ``admitted`` request (embed,
         re-rank, clip) always run, or a burst of users would see work already done thrown away
         half-way (20 searches at once × 3 embedders' jobs each went past ``max_queued``).
+
+        The job goes where its request's ticket puts it (:mod:`core.scheduler`): after the
+        queued jobs of older requests, before those of younger ones.
         """
         if not admitted and self._waiting >= self.limits.max_queued:
             raise Busy()
         self._waiting += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+            return await asyncio.wrap_future(self._pool.submit(scheduler.current(), fn, *args))
         finally:
             self._waiting -= 1
 
@@ -217,6 +271,7 @@ class HumService:
                                      suffix=suffix)
         return audio_mod.clean(raw, min_seconds=self.limits.min_query_seconds)
 
+    @scheduler.request("import")
     async def add_song(self, data: bytes, *, filename: str, title: str | None = None, artist: str | None = None,
                        added_by: str | None = None, genre: str | None = None,
                        on_duplicate: str = "skip") -> AddResult:
@@ -243,20 +298,44 @@ class HumService:
             self._run(self._embed_song, decoded.samples, admitted=True),
             self._run(same_recording.recording_print, decoded.samples, DECODE_RATE, admitted=True),
             self._run(self._landmarks, decoded.samples, admitted=True) if self.fingerprints else _none())
-        twin = await self._same_recording_as(rec, segments)
-        if twin is not None and on_duplicate == "skip":
-            log.info("not adding %r: the same recording as %s %r", filename, twin.song_id, twin.title)
-            return AddResult(twin, created=False, duplicate_of=twin)
-        song = new_song(sha256=sha, ext=suffix, title=(title or Path(filename).stem).strip(),
-                        artist=(artist or None), duration_s=decoded.duration_s, source_name=Path(filename).name,
-                        added_by=added_by, genre=genre,
-                        version_of=(twin.version_of or twin.song_id) if twin is not None else None)
-        # Order matters for crash safety: file, then vectors, then the catalog row (the commit).
-        await asyncio.to_thread(self.catalog.store_file, data, sha, suffix)
+        # Everything from here to the catalog row runs under the data directory's write lock, so
+        # two processes importing one file (or copies of one recording) at once cannot both add
+        # it, and no process's start-up clean-up takes this import for debris (core.write_lock).
+        async with self.write_lock.held():
+            await self._sync()  # see what other processes added meanwhile
+            existing = await asyncio.to_thread(self.catalog.get_by_sha, sha)
+            if existing is not None:
+                return AddResult(existing, created=False)
+            twin = await self._same_recording_as(rec, segments)
+            if twin is not None and on_duplicate == "skip":
+                log.info("not adding %r: the same recording as %s %r", filename, twin.song_id, twin.title)
+                return AddResult(twin, created=False, duplicate_of=twin)
+            song = new_song(sha256=sha, ext=suffix,
+                            title=clean_label(title) or clean_label(Path(filename).stem) or UNTITLED,
+                            artist=clean_label(artist), genre=clean_label(genre),
+                            duration_s=decoded.source_s or decoded.start_s + decoded.duration_s,
+                            start_s=decoded.start_s, indexed_s=decoded.duration_s,
+                            source_name=clean_label(Path(filename).name) or UNTITLED, added_by=added_by,
+                            version_of=(twin.version_of or twin.song_id) if twin is not None else None)
+            await self._commit_song(song, data, segments, rec, landmarks)
+        log.info("added song %s %r (%.0f s of %.0f s from %.1f s)%s", song.song_id, song.title, song.indexed_s,
+                 song.duration_s, song.start_s, f" as a version of {song.version_of}" if song.version_of else "")
+        if decoded.truncated:
+            log.warning("song %s: only the first %.0f s of %.0f s were indexed (limits.max_song_seconds)",
+                        song.song_id, self.limits.max_song_seconds, song.duration_s)
+        return AddResult(song, created=True, duplicate_of=twin, truncated=decoded.truncated)
+
+    async def _commit_song(self, song: Song, data: bytes, segments: Mapping[str, Segments],
+                           rec: same_recording.RecordingPrint, landmarks: fp.Landmarks | None) -> None:
+        """Store a new song's file, features, vectors and fingerprints, then its catalog row.
+
+        Order matters for crash safety: file, then vectors, then the catalog row (the commit).
+        """
+        await asyncio.to_thread(self.catalog.store_file, data, song.sha256, song.ext)
         await self._store_features(song.song_id, segments)
         await asyncio.to_thread(self.catalog.store_features, RECORDING_FEATURES, song.song_id, rec.to_array())
         await self.index.upsert(song, segments)
-        if self.fingerprints is not None:
+        if self.fingerprints is not None and landmarks is not None:
             try:
                 if not await self._open_fingerprints():
                     raise BackendUnavailable()
@@ -266,9 +345,6 @@ class HumService:
                             song.song_id)
         await asyncio.to_thread(self.catalog.add, song)
         self._groups = None
-        log.info("added song %s %r (%.0f s)%s", song.song_id, song.title, song.duration_s,
-                 f" as a version of {song.version_of}" if song.version_of else "")
-        return AddResult(song, created=True, duplicate_of=twin)
 
     async def _same_recording_as(self, rec: same_recording.RecordingPrint,
                                  segments: Mapping[str, Segments]) -> Song | None:
@@ -350,17 +426,18 @@ class HumService:
                 await asyncio.to_thread(self.catalog.store_features, name, song_id, seg.features)
 
     async def remove_song(self, song_id: str) -> Song:
-        song = await asyncio.to_thread(self.catalog.get, song_id)
-        if song is None:
-            raise SongNotFound(song_id=song_id)
-        await self.index.delete(song_id)
-        if self.fingerprints is not None and await self._open_fingerprints():
-            try:
-                await self.fingerprints.delete(song_id)
-            except BackendUnavailable:  # removed at the next start (reconcile), like orphan vectors
-                log.warning("fingerprints of %s not removed yet: index unavailable", song_id)
-        await asyncio.to_thread(self.catalog.remove, song_id)
-        self._groups = None
+        async with self.write_lock.held():
+            song = await asyncio.to_thread(self.catalog.get, song_id)
+            if song is None:
+                raise SongNotFound(song_id=song_id)
+            await self.index.delete(song_id)
+            if self.fingerprints is not None and await self._open_fingerprints():
+                try:
+                    await self.fingerprints.delete(song_id)
+                except BackendUnavailable:  # removed at the next start (reconcile), like orphan vectors
+                    log.warning("fingerprints of %s not removed yet: index unavailable", song_id)
+            await asyncio.to_thread(self.catalog.remove, song_id)
+            self._groups = None
         log.info("removed song %s", song_id)
         return song
 
@@ -376,32 +453,84 @@ class HumService:
     async def count_songs(self) -> int:
         return await asyncio.to_thread(self.catalog.count)
 
-    async def songs_with_segments(self) -> AsyncIterator[tuple[Song, Mapping[str, Segments]]]:
-        """Every catalog song re-embedded from its original (for ``reindex``)."""
-        for song in await self.list_songs():
-            data = await asyncio.to_thread(self.catalog.file_path(song.sha256, song.ext).read_bytes)
-            decoded = await self._run(self._decode_song, data, song.ext)
-            segments = await self._run(self._embed_song, decoded.samples, admitted=True)
-            await self._store_features(song.song_id, segments)
-            rec = await self._run(same_recording.recording_print, decoded.samples, DECODE_RATE, admitted=True)
-            await asyncio.to_thread(self.catalog.store_features, RECORDING_FEATURES, song.song_id, rec.to_array())
-            if self.fingerprints is not None:  # each song's landmarks replaced as it goes (one decoding)
-                await self.fingerprints.add(song.song_id, await self._run(self._landmarks, decoded.samples, admitted=True))
-            yield song, segments
+    async def _reembedded(self, song: Song, skipped: list[tuple[Song, str]]) -> Mapping[str, Segments] | None:
+        """A catalog song embedded again from its original, its features, print, landmarks and
+        timing stored as it goes; None (and the reason in ``skipped``) when the original is missing
+        or cannot be decoded: one lost file must not stop the rebuild of every other song."""
+        path = self.catalog.file_path(song.sha256, song.ext)
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+            decoded = await self._run(self._decode_song, data, song.ext, admitted=True)
+        except FileNotFoundError:
+            if await asyncio.to_thread(self.catalog.get, song.song_id) is None:
+                return None  # removed by another process while this one rebuilt: nothing to report
+            skipped.append((song, "original file missing"))
+            log.warning("reindex: skipping %s %r: its original %s is missing", song.song_id, song.title, path)
+            return None
+        except (OSError, HumbotError) as e:
+            skipped.append((song, str(e)))
+            log.warning("reindex: skipping %s %r: %s", song.song_id, song.title, e)
+            return None
+        segments = await self._run(self._embed_song, decoded.samples, admitted=True)
+        await self._store_features(song.song_id, segments)
+        rec = await self._run(same_recording.recording_print, decoded.samples, DECODE_RATE, admitted=True)
+        await asyncio.to_thread(self.catalog.store_features, RECORDING_FEATURES, song.song_id, rec.to_array())
+        await asyncio.to_thread(self.catalog.set_timing, song.song_id,
+                                duration_s=decoded.source_s or decoded.start_s + decoded.duration_s,
+                                start_s=decoded.start_s, indexed_s=decoded.duration_s)
+        if self.fingerprints is not None:  # each song's landmarks replaced as it goes (one decoding)
+            await self.fingerprints.add(song.song_id, await self._run(self._landmarks, decoded.samples, admitted=True))
+        return segments
 
-    async def reindex(self) -> int:
-        """Rebuild the vector index and the fingerprints from the catalog's original files."""
+    async def songs_with_segments(self, skipped: list[tuple[Song, str]] | None = None,
+                                  ) -> AsyncIterator[tuple[Song, Mapping[str, Segments]]]:
+        """Every catalog song re-embedded from its original (for ``reindex``); songs that cannot
+        be are left out and listed in ``skipped``."""
+        skipped = [] if skipped is None else skipped
+        for song in await self.list_songs():
+            segments = await self._reembedded(song, skipped)
+            if segments is not None:
+                yield song, segments
+
+    async def reindex(self) -> ReindexResult:
+        """Rebuild the vector index and the fingerprints from the catalog's original files.
+
+        Other processes may add and remove songs meanwhile (``serve`` keeps running): their
+        writes go to the index being replaced, so once the new one is live a catch-up under the
+        write lock adds the songs it lacks and drops those the catalog no longer has.
+        """
         if self.fingerprints is not None:
             try:
                 await self.fingerprints.open()
             except IndexMismatch:  # hashes of another landmark layout: nothing in them is reusable
                 await self.fingerprints.reset()
-        n = await self.index.rebuild({n: e.spec for n, e in self.embedders.items()}, self.songs_with_segments())
+        skipped: list[tuple[Song, str]] = []
+        n = await self.index.rebuild({n: e.spec for n, e in self.embedders.items()},
+                                     self.songs_with_segments(skipped))
+        async with self.write_lock.held():
+            n += await self._catch_up(skipped)
+            await asyncio.to_thread(self.catalog.touch)  # every running process reloads the new index
+        return ReindexResult(n, tuple(skipped))
+
+    async def _catch_up(self, skipped: list[tuple[Song, str]]) -> int:
+        """Make the index hold exactly the catalog's songs again; the number of songs added."""
+        known = {s.song_id: s for s in await self.list_songs()}
+        have = await self.index.song_ids()
+        for song_id in have - known.keys():
+            log.info("reindex: dropping %s, removed while the index was rebuilt", song_id)
+            await self.index.delete(song_id)
+        given_up = {s.song_id for s, _ in skipped}
+        added = 0
+        for song_id in sorted(known.keys() - have - given_up):
+            log.info("reindex: adding %s, added while the index was rebuilt", song_id)
+            segments = await self._reembedded(known[song_id], skipped)
+            if segments is not None:
+                await self.index.upsert(known[song_id], segments)
+                added += 1
         if self.fingerprints is not None:
-            known = {s.song_id for s in await self.list_songs()}
-            for song_id in await self.fingerprints.song_ids() - known:
+            for song_id in await self.fingerprints.song_ids() - known.keys():
                 await self.fingerprints.delete(song_id)
-        return n
+        return added
 
     # -- search ---------------------------------------------------------------------------
     def _decode_query(self, data: bytes, suffix: str) -> audio_mod.Audio:
@@ -409,6 +538,7 @@ class HumService:
                                      suffix=suffix)
         return audio_mod.clean(raw, min_seconds=self.limits.min_query_seconds)
 
+    @scheduler.request("search")
     async def search(self, data: bytes, *, filename: str = "query", top_k: int | None = None,
                      with_clip: bool = True, source: str = "api", filters: SearchFilter | None = None) -> SearchResponse:
         """Find the songs a recording (hummed, sung or played) comes from."""
@@ -425,6 +555,7 @@ class HumService:
         # re-rank while PANNs is still embedding, instead of every path waiting for the slowest
         # at each step. Stage timings are therefore the slowest path's, and overlap. The query's
         # melodic evidence is measured beside them.
+        await self._sync()  # songs another process added or removed since the last look
         groups = await self._group_map()  # versions of one recording are one answer
         heard, recognised, *paths = await asyncio.gather(
             self._run(self._evidence, query, by_rate, admitted=True),
@@ -448,8 +579,10 @@ class HumService:
         versions = {f.song_id: _versions_of(f.song_id, groups) for f in fused[:top_k]}
         songs = await asyncio.to_thread(self.catalog.get_many,
                                         [i for f in fused[:top_k] for i in (f.song_id, *versions[f.song_id])])
+        # Offsets were measured on each song's indexed audio: + its lead-in = the file's time.
         results = [
-            SearchResult(songs[f.song_id], f.score, f.confidence * factor, f.offset_s, f.scores,
+            SearchResult(songs[f.song_id], f.score, f.confidence * factor, songs[f.song_id].start_s + f.offset_s,
+                         f.scores,
                          tuple(songs[v] for v in versions[f.song_id] if v in songs))
             for f in fused[:top_k] if f.song_id in songs
         ]
@@ -512,7 +645,7 @@ class HumService:
         group = groups.get(song.song_id, song.song_id)
         same = next((r for r in results if groups.get(r.song.song_id, r.song.song_id) == group), None)
         confidence = max(ACCEPTED_CONFIDENCE, same.confidence if same else 0.0)
-        top = SearchResult(song, same.score if same else 0.0, confidence, recognised.hit.offset_s,
+        top = SearchResult(song, same.score if same else 0.0, confidence, song.start_s + recognised.hit.offset_s,
                            {**(same.scores if same else {}), "fingerprint": float(recognised.hit.aligned)},
                            tuple(songs[v] for v in _versions_of(song.song_id, groups) if v in songs))
         others = [dataclasses.replace(r, confidence=min(r.confidence, 1.0 - confidence))

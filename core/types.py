@@ -28,6 +28,13 @@ class Song:
     #: The song this one is a version of (another copy of the same recording: a re-encode, a
     #: remaster, the same track on another album), always a primary (a song with no version_of).
     version_of: str | None = None
+    #: Where the indexed audio starts in the original file (s): a lead-in of silence is trimmed
+    #: before embedding, and every offset the index gives is added to it, so offsets and clips are
+    #: in the uploaded file's time. ``duration_s`` is the whole file's.
+    start_s: float = 0.0
+    #: Seconds of the file that were indexed (``limits.max_song_seconds`` cuts a long one), or
+    #: None for songs imported before this was recorded.
+    indexed_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -147,8 +154,19 @@ class SearchResponse:
 
 
 @dataclass(frozen=True)
+class ReindexResult:
+    indexed: int  # songs in the rebuilt index
+    #: Songs left out, with why (their original is missing or cannot be decoded): still in the
+    #: catalog, unsearchable until their file is restored or they are removed.
+    skipped: tuple[tuple[Song, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class AddResult:
     song: Song
     created: bool  # False when the same file (or, skipped, the same recording) was already in the catalog
     #: The catalog song the upload is the same recording as (skipped, or kept as its version).
     duplicate_of: Song | None = None
+    #: The file was longer than ``limits.max_song_seconds``: only its first part was indexed
+    #: (``song.indexed_s`` of ``song.duration_s``), which the admin is told.
+    truncated: bool = False

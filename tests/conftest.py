@@ -6,6 +6,19 @@ from pathlib import Path
 
 import pytest
 from audio_fixtures import encode, tune
+from es_server import EsNotInstalled, EsServer
+
+
+@pytest.fixture(scope="session")
+def es_server() -> EsServer:
+    """One real Elasticsearch node per session, started on first use (see tests/es_server.py)."""
+    try:
+        server = EsServer(heap="512m", fast_start=True)
+    except EsNotInstalled as e:
+        pytest.fail(str(e), pytrace=False)
+    server.start()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,11 @@ class VectorIndex(ABC):
     @abstractmethod
     async def close(self) -> None: ...
 
+    async def refresh(self) -> None:
+        """Catch up with writes other processes made to this index (called when the catalog's
+        generation moved). A backend whose state lives in a server (Elasticsearch) has nothing
+        to do; one that keeps vectors in memory reloads what changed."""
+
     @abstractmethod
     async def upsert(self, song: Song, segments: Mapping[str, Segments]) -> None:
         """Store ``song`` with its segments, replacing any previous version atomically.

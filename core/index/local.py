@@ -9,6 +9,10 @@ product, then a per-song max (``np.maximum.reduceat`` over rows grouped by song)
 is fast enough for a single machine's catalog (1,000 songs of 3.5 minutes ≈ 210k melody
 segments: ~40 ms for a hum's 120 query vectors); beyond that, the Elasticsearch backend scales
 out.
+
+Several processes may share the file (``serve`` and the CLI): every write also appends the song's
+id to ``changes``, and a rebuild gets a new ``build`` id, so :meth:`LocalIndex.refresh` reloads
+just the songs changed since this process last looked, or everything after a rebuild.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -36,6 +41,7 @@ CREATE TABLE IF NOT EXISTS segments (
     song_id TEXT NOT NULL, embedder TEXT NOT NULL, start_s REAL NOT NULL, vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS segments_song ON segments (song_id);
+CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, song_id TEXT NOT NULL);
 """
 
 
@@ -86,6 +92,9 @@ class LocalIndex(VectorIndex):
         self._mats: dict[str, _Matrix] = {}
         self._songs: dict[str, tuple[str | None, str | None]] = {}  # id → (artist, genre)
         self._lock = threading.Lock()  # guards the in-memory matrices across worker threads
+        self._embedders: dict[str, EmbedderSpec] = {}
+        self._build: str | None = None  # the file's build id and last change seen (see refresh)
+        self._seq = 0
 
     # -- storage helpers ------------------------------------------------------------------
     @staticmethod
@@ -98,6 +107,7 @@ class LocalIndex(VectorIndex):
 
     @staticmethod
     def _write_song(db: sqlite3.Connection, song: Song, segments: Mapping[str, Segments]) -> None:
+        db.execute("INSERT INTO changes (song_id) VALUES (?)", (song.song_id,))
         db.execute("DELETE FROM segments WHERE song_id = ?", (song.song_id,))
         db.execute("INSERT OR REPLACE INTO songs VALUES (?, ?, ?, ?)",
                    (song.song_id, song.title, song.artist, song.genre))
@@ -111,6 +121,14 @@ class LocalIndex(VectorIndex):
     def _write_meta(db: sqlite3.Connection, embedders: Mapping[str, EmbedderSpec]) -> None:
         value = json.dumps({n: [s.version, s.dim] for n, s in sorted(embedders.items())})
         db.execute("INSERT OR REPLACE INTO meta VALUES ('embedders', ?)", (value,))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('build', ?)", (uuid.uuid4().hex,))
+
+    @staticmethod
+    def _position(db: sqlite3.Connection) -> tuple[str | None, int]:
+        """(build id, last change) of the file: where a later :meth:`refresh` starts from."""
+        build = db.execute("SELECT value FROM meta WHERE key = 'build'").fetchone()
+        seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+        return (build[0] if build else None), seq
 
     def _load(self, embedders: Mapping[str, EmbedderSpec]) -> None:
         db = self._connect(self.path)
@@ -128,6 +146,9 @@ class LocalIndex(VectorIndex):
                         raise IndexMismatch(detail=f"index built for {stored}, configured {wanted}")
                     with db:  # an empty index can simply adopt the new embedders
                         self._write_meta(db, embedders)
+            # Read first: a write landing while the rows below are read is then reloaded again
+            # by the next refresh (reloading a song twice is harmless; missing one is not).
+            position = self._position(db)
             mats = {n: _Matrix(s.dim) for n, s in embedders.items()}
             per: dict[tuple[str, str], tuple[list[float], list[bytes]]] = {}
             for song_id, emb, start, blob in db.execute(
@@ -145,6 +166,53 @@ class LocalIndex(VectorIndex):
             db.close()
         with self._lock:
             self._mats, self._songs = mats, songs
+            self._build, self._seq = position
+
+    def _refresh(self) -> None:
+        if not self.path.exists():
+            return
+        db = self._connect(self.path)
+        try:
+            build, seq = self._position(db)
+            if build != self._build:  # rebuilt by another process: everything is new
+                changed = None
+            else:
+                ids = {r[0] for r in db.execute("SELECT song_id FROM changes WHERE seq > ?", (self._seq,))}
+                changed = {song_id: self._read_song(db, song_id) for song_id in ids}
+        finally:
+            db.close()
+        if changed is None:
+            self._load(self._embedders)
+            return
+        with self._lock:
+            for song_id, (meta, segments) in changed.items():
+                for name, mat in self._mats.items():
+                    mat.put(song_id, segments.get(name, Segments(np.zeros(0), np.zeros((0, mat.dim)))))
+                if meta is None:
+                    self._songs.pop(song_id, None)
+                else:
+                    self._songs[song_id] = meta
+            self._seq = max(self._seq, seq)
+
+    @staticmethod
+    def _read_song(db: sqlite3.Connection, song_id: str,
+                   ) -> tuple[tuple[str | None, str | None] | None, dict[str, Segments]]:
+        """A song's (artist, genre) and segments as stored now; (None, {}) when it is gone."""
+        row = db.execute("SELECT artist, genre FROM songs WHERE song_id = ?", (song_id,)).fetchone()
+        per: dict[str, tuple[list[float], list[bytes]]] = {}
+        for emb, start, blob in db.execute(
+                "SELECT embedder, start_s, vector FROM segments WHERE song_id = ? ORDER BY embedder, start_s",
+                (song_id,)):
+            starts, blobs = per.setdefault(emb, ([], []))
+            starts.append(start)
+            blobs.append(blob)
+        segments = {emb: Segments(np.array(starts, np.float32),
+                                  np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1))
+                    for emb, (starts, blobs) in per.items()}
+        return (tuple(row) if row else None), segments
+
+    async def refresh(self) -> None:
+        await asyncio.to_thread(self._refresh)
 
     # -- VectorIndex ----------------------------------------------------------------------
     async def open(self, embedders: Mapping[str, EmbedderSpec]) -> None:
@@ -175,6 +243,7 @@ class LocalIndex(VectorIndex):
             db = self._connect(self.path)
             try:
                 with db:
+                    db.execute("INSERT INTO changes (song_id) VALUES (?)", (song_id,))
                     n = db.execute("DELETE FROM songs WHERE song_id = ?", (song_id,)).rowcount
                     db.execute("DELETE FROM segments WHERE song_id = ?", (song_id,))
             finally:

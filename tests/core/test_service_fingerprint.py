@@ -90,7 +90,7 @@ async def test_reindex_rebuilds_the_fingerprints(tmp_path: Path) -> None:
         song = (await svc.add_song(encode(tune(3), "flac"), filename="s3.flac")).song
         await svc.fingerprints.reset()
         assert await svc.fingerprints.song_ids() == set()
-        assert await svc.reindex() == 1
+        assert (await svc.reindex()).indexed == 1
         assert await svc.fingerprints.song_ids() == {song.song_id}
         res = await svc.search(_phone_recording(3, 5.0, 12.0, snr_db=15.0), filename="q.ogg")
         assert res.results[0].song.song_id == song.song_id and "fingerprint" in res.results[0].scores

@@ -1,6 +1,6 @@
 """Fixtures for the index tests: a real Elasticsearch node (one per session) and index factories.
 
-The node is Elastic's own test distribution installed by ``.ci/install-elasticsearch.sh``; when
+The node (``es_server``, in tests/conftest.py) is Elastic's own test distribution installed by ``.ci/install-elasticsearch.sh``; when
 it is missing the Elasticsearch tests fail (they never skip) with the command that installs it.
 It starts on first use, so ``-k local`` runs without it.
 """
@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from es_server import EsNotInstalled, EsServer
 from index_fixtures import SPECS, es_config
 
 from core.index.base import VectorIndex
@@ -19,17 +18,6 @@ from core.index.elasticsearch import ElasticsearchIndex
 from core.index.local import LocalIndex
 
 BACKENDS = ["local", "elasticsearch"]
-
-
-@pytest.fixture(scope="session")
-def es_server() -> EsServer:
-    try:
-        server = EsServer(heap="512m", fast_start=True)
-    except EsNotInstalled as e:
-        pytest.fail(str(e), pytrace=False)
-    server.start()
-    yield server
-    server.close()
 
 
 @pytest.fixture(params=BACKENDS)
