@@ -79,6 +79,14 @@ class BackendUnavailable(HumbotError):
     key = "backend_unavailable"
 
 
+class BackendSlow(BackendUnavailable):
+    """The cluster did not answer a search within ``search_timeout_s``: under load it is slow,
+    not down (the 200-user soak saw 182 such timeouts while the node was up), so the user is
+    asked to retry in a moment rather than told search is unavailable."""
+
+    key = "busy"
+
+
 class BackendTooOld(HumbotError):
     """The search cluster runs a server version this humbot cannot use."""
 

@@ -98,6 +98,8 @@ async def download(bot: Bot, attachment: Attachment, *, limit_mb: float) -> byte
         file = await bot.get_file(attachment.file_id)
     except BadRequest as e:
         if "too big" in e.message.lower():
-            raise TooLarge(size_mb=(attachment.file_size or 0) / 1024 / 1024 or limit_mb, limit_mb=limit_mb) from e
+            if attachment.file_size:
+                raise TooLarge(size_mb=attachment.file_size / 1024 / 1024, limit_mb=limit_mb) from e
+            raise TooLarge("audio_too_large_unknown", limit_mb=limit_mb) from e  # its size was never announced
         raise
     return bytes(await file.download_as_bytearray())

@@ -44,11 +44,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from elastic_transport import AsyncTransport
+from elastic_transport import AsyncTransport, ConnectionTimeout
 from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError, TransportError
 from elasticsearch.helpers import async_bulk, async_scan
 
-from core.errors import BackendTooOld, BackendUnavailable, IndexMismatch
+from core.errors import BackendSlow, BackendTooOld, BackendUnavailable, IndexMismatch
 from core.index import es_mapping as em
 from core.index.base import VectorIndex
 from core.index.write_queue import Write, WriteQueue
@@ -493,6 +493,10 @@ class ElasticsearchIndex(VectorIndex):
                 best = await self._search_msearch(embedder, queries, top_k, self._filter(filters))
             else:
                 best = await self._search_knn_clauses(embedder, queries, top_k, self._filter(filters))
+        except ConnectionTimeout as e:  # slow or hung: writes queue meanwhile, as for a node that is down
+            log.warning("search timed out: %s", e)
+            self._mark_down(e)
+            raise BackendSlow() from e
         except (_Unavailable, TransportError) as e:
             log.warning("search unavailable: %s", e)
             self._mark_down(e)  # so the next upload goes straight to the queue, not into retries

@@ -18,7 +18,7 @@ from elasticsearch import AsyncElasticsearch
 from es_server import EsServer
 from index_fixtures import SPECS, es_config, make_segments, make_song
 
-from core.errors import BackendUnavailable
+from core.errors import BackendSlow, BackendUnavailable
 from core.index.elasticsearch import ElasticsearchIndex
 from core.types import IndexStats
 
@@ -109,8 +109,9 @@ async def test_hung_node_search_fails_fast_and_writes_queue(es_server: EsServer,
     pgid = es_server.proc.pid
     os.killpg(pgid, signal.SIGSTOP)
     try:
-        with pytest.raises(BackendUnavailable):
+        with pytest.raises(BackendSlow) as slow:  # a BackendUnavailable whose user is told "busy"
             await ix.search("melody", segs["melody"].vectors[:1], 5)
+        assert slow.value.key == "busy"
         await ix.upsert(song, segs)  # times out, then queued
         stats = await ix.stats()
         assert (stats.healthy, stats.pending) == (False, 1)
