@@ -55,6 +55,11 @@ class Audio:
     def duration_s(self) -> float:
         return len(self.samples) / self.sample_rate
 
+    @property
+    def file_duration_s(self) -> float:
+        """The source's whole duration (s): ``source_s``, else what the samples reach in it."""
+        return self.source_s if self.source_s is not None else self.start_s + self.duration_s
+
     def resampled(self, sample_rate: int) -> Audio:
         if sample_rate == self.sample_rate:
             return self

@@ -313,7 +313,7 @@ class HumService:
             song = new_song(sha256=sha, ext=suffix,
                             title=clean_label(title) or clean_label(Path(filename).stem) or UNTITLED,
                             artist=clean_label(artist), genre=clean_label(genre),
-                            duration_s=decoded.source_s or decoded.start_s + decoded.duration_s,
+                            duration_s=decoded.file_duration_s,
                             start_s=decoded.start_s, indexed_s=decoded.duration_s,
                             source_name=clean_label(Path(filename).name) or UNTITLED, added_by=added_by,
                             version_of=(twin.version_of or twin.song_id) if twin is not None else None)
@@ -476,7 +476,7 @@ class HumService:
         rec = await self._run(same_recording.recording_print, decoded.samples, DECODE_RATE, admitted=True)
         await asyncio.to_thread(self.catalog.store_features, RECORDING_FEATURES, song.song_id, rec.to_array())
         await asyncio.to_thread(self.catalog.set_timing, song.song_id,
-                                duration_s=decoded.source_s or decoded.start_s + decoded.duration_s,
+                                duration_s=decoded.file_duration_s,
                                 start_s=decoded.start_s, indexed_s=decoded.duration_s)
         if self.fingerprints is not None:  # each song's landmarks replaced as it goes (one decoding)
             await self.fingerprints.add(song.song_id, await self._run(self._landmarks, decoded.samples, admitted=True))

@@ -159,8 +159,7 @@ class LocalIndex(VectorIndex):
                 blobs.append(blob)
             for (song_id, emb), (starts, blobs) in per.items():
                 if emb in mats:
-                    vecs = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
-                    mats[emb].put(song_id, Segments(np.array(starts, np.float32), vecs))
+                    mats[emb].put(song_id, _segments(starts, blobs))
             songs = {r[0]: (r[1], r[2]) for r in db.execute("SELECT song_id, artist, genre FROM songs")}
         finally:
             db.close()
@@ -186,13 +185,19 @@ class LocalIndex(VectorIndex):
             return
         with self._lock:
             for song_id, (meta, segments) in changed.items():
-                for name, mat in self._mats.items():
-                    mat.put(song_id, segments.get(name, Segments(np.zeros(0), np.zeros((0, mat.dim)))))
-                if meta is None:
-                    self._songs.pop(song_id, None)
-                else:
-                    self._songs[song_id] = meta
+                self._remember(song_id, meta, segments)
             self._seq = max(self._seq, seq)
+
+    def _remember(self, song_id: str, meta: tuple[str | None, str | None] | None,
+                  segments: Mapping[str, Segments]) -> None:
+        """Put one song's (artist, genre) and segments in memory; ``meta`` None: it is gone.
+        The caller holds ``self._lock``."""
+        for name, mat in self._mats.items():
+            mat.put(song_id, segments.get(name, Segments(np.zeros(0), np.zeros((0, mat.dim)))))
+        if meta is None:
+            self._songs.pop(song_id, None)
+        else:
+            self._songs[song_id] = meta
 
     @staticmethod
     def _read_song(db: sqlite3.Connection, song_id: str,
@@ -206,9 +211,7 @@ class LocalIndex(VectorIndex):
             starts, blobs = per.setdefault(emb, ([], []))
             starts.append(start)
             blobs.append(blob)
-        segments = {emb: Segments(np.array(starts, np.float32),
-                                  np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1))
-                    for emb, (starts, blobs) in per.items()}
+        segments = {emb: _segments(starts, blobs) for emb, (starts, blobs) in per.items()}
         return (tuple(row) if row else None), segments
 
     async def refresh(self) -> None:
@@ -232,9 +235,7 @@ class LocalIndex(VectorIndex):
             finally:
                 db.close()
             with self._lock:
-                for name, mat in self._mats.items():
-                    mat.put(song.song_id, segments.get(name, Segments(np.zeros(0), np.zeros((0, mat.dim)))))
-                self._songs[song.song_id] = (song.artist, song.genre)
+                self._remember(song.song_id, (song.artist, song.genre), segments)
 
         await asyncio.to_thread(work)
 
@@ -330,6 +331,12 @@ def _best_per_row(queries: np.ndarray, vecs: np.ndarray) -> np.ndarray:
     for lo in range(0, len(vecs), _ROWS_PER_BLOCK):
         np.max(queries @ vecs[lo : lo + _ROWS_PER_BLOCK].T, axis=0, out=out[lo : lo + _ROWS_PER_BLOCK])
     return out
+
+
+def _segments(starts: list[float], blobs: list[bytes]) -> Segments:
+    """One song's rows of one embedder, as stored (start s, float32 vector bytes), as Segments."""
+    return Segments(np.array(starts, np.float32),
+                    np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1))
 
 
 def _in_tx(db: sqlite3.Connection, fn, *args) -> None:
