@@ -473,19 +473,23 @@ def eval_cmd(ctx: typer.Context,
              seed: Annotated[int, typer.Option()] = 0,
              embedders: Annotated[str, typer.Option(help="Comma-separated variants, e.g. melody,melody+harmony,melody+harmony+panns.")] = "melody+harmony",
              split: Annotated[str, typer.Option(help="The split reported first: held-out, fit or all.")] = "held-out",
-             duplicates: Annotated[bool, typer.Option(help="Then import a re-encoded copy of every song as a version and search again.")] = False) -> None:
+             duplicates: Annotated[bool, typer.Option(help="Then import a re-encoded copy of every song as a version and search again.")] = False,
+             family: Annotated[str, typer.Option(help="Data set generator: a (every choice is made on its fit split) or b (other means; only reported).")] = "a") -> None:
     """Render the evaluation set and report, per split: top-1/top-5/MRR per query kind, false matches
     of out-of-catalog and no-song queries, calibration, latency."""
     from bot.evalset import build_dataset
+    from bot.evalset.dataset import FAMILIES
     from bot.evaluate import SPLITS, run_eval, variant_config
 
     if split not in SPLITS:
         raise typer.BadParameter(f"--split must be one of {', '.join(SPLITS)}")
+    if family not in FAMILIES:
+        raise typer.BadParameter(f"--family must be one of {', '.join(FAMILIES)}")
     cfg = _state(ctx).config()
     _setup_logging("WARNING")
     typer.echo(f"rendering/reusing {songs} songs and queries in {dataset} …")
     build_dataset(dataset, n_songs=songs, n_queries_per_kind=queries_per_kind, n_out_of_catalog=out_of_catalog,
-                  seed=seed, n_outside=outside_songs, n_nosong=nosong)
+                  seed=seed, n_outside=outside_songs, n_nosong=nosong, family=family)
     for variant in embedders.split(","):
         run_dir = out / variant
         vcfg = variant_config(cfg, variant, run_dir / "data")

@@ -126,6 +126,9 @@ class SplitReport:
     in_catalog_matched: float  # in-catalog queries answered as a match
     reliability: Reliability
     reasons: dict[str, dict[str, int]]  # family → reason (or "match") → count
+    #: in-catalog queries by how their song carries its tune: "voice" (sung melody) or
+    #: "instrument" → the per-kind rows and "overall" (the generalisation gap of issue 18)
+    by_lead: dict[str, list[KindReport]] = field(default_factory=dict)
 
 
 @dataclass
@@ -164,10 +167,12 @@ class EvalReport:
     splits: dict[str, SplitReport] = field(default_factory=dict)
     headline: str = "held-out"  # the split as_text() shows first
     duplicates: DuplicatesReport | None = None
+    family: str = "a"  # the data set's generator family (bot.evalset.dataset.FAMILIES)
 
     def as_text(self, split: str | None = None) -> str:
         first = split or self.headline
-        lines = [f"songs: {self.songs}, embedders: {'+'.join(self.embedders)}"]
+        lines = [f"songs: {self.songs}, embedders: {'+'.join(self.embedders)}, data set family {self.family}"
+                 + (" (reported only: no choice is made on any of its splits)" if self.family != "a" else "")]
         order = [first, *[s for s in SPLITS if s != first]]
         for name in order:
             if name in self.splits:
@@ -200,6 +205,9 @@ def _split_text(r: SplitReport, *, reliability: bool) -> list[str]:
     if r.nosong_n:
         sub = ", ".join(f"{s.subkind} {s.matched:.0%} of {s.n}" for s in r.nosong)
         lines.append(f"no-song: {r.nosong_n} queries, answered as a match {r.nosong_match_rate:.1%} ({sub})")
+    for lead, ks in r.by_lead.items():
+        lines.append(f"songs whose melody is {'sung' if lead == 'voice' else 'played'} ({lead}): "
+                     + ", ".join(f"{k.kind} {k.top1:.1%} of {k.n}" for k in ks))
     prec = f"{r.precision_confident:.1%} right" if r.precision_confident is not None else "none"
     lines.append(f"confident answers: {r.confident}, {prec}; in-catalog answered as a match {r.in_catalog_matched:.1%}")
     if reliability:
@@ -286,12 +294,16 @@ def split_report(rows: Sequence[dict[str, Any]], split: str) -> SplitReport:
         reliability=Reliability(*reliability_table([r["confidence"] for r in rows], [is_right(r) for r in rows]),
                                 n=len(rows)),
         reasons=reasons,
+        by_lead={lead: [*(summ(k, [r for r in rs if r["kind"] == k]) for k in sorted({r["kind"] for r in rs})),
+                        summ("overall", rs)]
+                 for lead in ("voice", "instrument")
+                 if (rs := [r for r in inc if r.get("song_lead") == lead])},
     )  # fmt: skip
 
 
 def build_report(rows: Sequence[dict[str, Any]], *, songs: int, embedders: list[str],
                  import_cpu_s_per_audio_min: float, failures: Sequence[str] = (),
-                 headline: str = "held-out") -> EvalReport:
+                 headline: str = "held-out", family: str = "a") -> EvalReport:
     """The whole report from per-query rows: every split, with "all" also in the top-level
     fields that reports had before splits."""
     splits = {s: split_report(rows, s) for s in SPLITS}
@@ -299,7 +311,7 @@ def build_report(rows: Sequence[dict[str, Any]], *, songs: int, embedders: list[
     return EvalReport(songs=songs, embedders=embedders, kinds=a.kinds, overall=a.overall,
                       out_of_catalog=a.out_of_catalog, false_match_rate=a.false_match_rate,
                       import_cpu_s_per_audio_min=import_cpu_s_per_audio_min, failures=list(failures),
-                      splits=splits, headline=headline)  # fmt: skip
+                      splits=splits, headline=headline, family=family)  # fmt: skip
 
 
 def _jsonable(o: Any) -> Any:
@@ -314,7 +326,7 @@ def _jsonable(o: Any) -> Any:
 
 
 def _row(q: dict[str, Any], resp: Any, expected: str | None, ms: float, catalog_size: int,
-         canonical: dict[str, str] | None = None) -> dict[str, Any]:
+         canonical: dict[str, str] | None = None, leads: dict[str, str] | None = None) -> dict[str, Any]:
     """One query's result as queries.jsonl holds it. ``canonical``: song id → the id it is a
     copy of (the duplicates pass), so that either version counts as the expected song."""
     canonical = canonical or {}
@@ -331,6 +343,7 @@ def _row(q: dict[str, Any], resp: Any, expected: str | None, ms: float, catalog_
     res = resp.results
     return {"id": q.get("id"), "file": q["file"], "kind": q["kind"], "subkind": q.get("subkind"),
             "split": q.get("split"), "expected": expected, "rank": rank, "match": resp.match,
+            "song_lead": (leads or {}).get(q.get("source") or ""),
             "confidence": res[0].confidence if res else 0.0,
             # raw fused scores of the top two, for calibrating the confidence
             "score": res[0].score if res else 0.0,
@@ -343,7 +356,8 @@ def _row(q: dict[str, Any], resp: Any, expected: str | None, ms: float, catalog_
 
 async def _search_all(service: Any, base: Path, queries: list[dict[str, Any]], id_map: dict[str, str], *,
                       top_k: int, catalog_size: int, progress: bool, desc: str,
-                      canonical: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+                      canonical: dict[str, str] | None = None,
+                      leads: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     from tqdm import tqdm
 
     rows, failures = [], []
@@ -357,7 +371,7 @@ async def _search_all(service: Any, base: Path, queries: list[dict[str, Any]], i
             continue
         ms = (time.perf_counter() - t0) * 1000
         expected = id_map.get(q["song"]) if q.get("song") else None
-        rows.append(_row(q, resp, expected, ms, catalog_size, canonical))
+        rows.append(_row(q, resp, expected, ms, catalog_size, canonical, leads))
     return rows, failures
 
 
@@ -390,8 +404,10 @@ async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: in
             audio_s += res.song.duration_s
         import_cpu = (cpu_seconds() - c0) / max(audio_s / 60, 1e-9)
         stats = await service.index.stats()
+        leads = {s["id"]: "voice" if s["sung"] else "instrument"
+                 for s in manifest["songs"] + manifest.get("outside", []) if s.get("sung") is not None}
         rows, failures = await _search_all(service, base, queries, id_map, top_k=top_k, catalog_size=stats.songs,
-                                           progress=progress, desc="searching")
+                                           progress=progress, desc="searching", leads=leads)
         example = await _aligned_example(service, base, rows)
         if duplicates:
             dup = await duplicates_pass(service, base, songs, queries, id_map, rows, out_dir, top_k=top_k,
@@ -400,7 +416,7 @@ async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: in
         await service.close()
 
     report = build_report(rows, songs=stats.songs, embedders=list(stats.segments), import_cpu_s_per_audio_min=import_cpu,
-                          failures=failures, headline=headline)  # fmt: skip
+                          failures=failures, headline=headline, family=manifest.get("family", "a"))  # fmt: skip
     report.duplicates = dup
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_rows(out_dir / "queries.jsonl", rows)

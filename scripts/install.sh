@@ -15,8 +15,10 @@ for arg in "$@"; do
 done
 
 # Soundfonts and festival voices: the evaluation set renders with more than one of each.
+# MuseScore General and asc-music (real produced music, 10 MB) are family B's: a soundfont and
+# real distractor songs that family A and the melody network's training never use.
 APT_PACKAGES=(ffmpeg fluidsynth fluid-soundfont-gm timgm6mb-soundfont festival festvox-kallpc16k
-  festvox-kdlpc16k festvox-italp16k unzip)
+  festvox-kdlpc16k festvox-italp16k unzip musescore-general-soundfont-small asc-music)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

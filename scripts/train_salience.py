@@ -1,20 +1,23 @@
 """Train the melody-salience network (core/embedders/salience_net.py) and write its weights.
 
-    .venv/bin/python scripts/train_salience.py WORK_DIR [--songs 400] [--seed 7] [--steps 900]
+    .venv/bin/python scripts/train_salience.py WORK_DIR [--songs 560] [--seed 7] [--steps 1500]
 
-1. Renders ``--songs`` songs with :mod:`bot.evalset` (same arranger, soundfonts, festival
-   voices, mixing levels) from tunes that are *not* in the evaluation set: the first
-   ``--exclude`` tunes of the corpus order (300 songs + 30 out-of-catalog tunes by default)
-   and their variants are skipped. Each song's melody notes are its labels.
+1. Renders ``--songs`` songs with :mod:`bot.evalset` (same arranger and mixing as family A) from
+   tunes that are in *no* evaluation set: the first ``--exclude`` tunes of the corpus order
+   (family A's 300 songs and 129 outside tunes) are skipped, and family B's tunes start after
+   the training tunes (``bot.evalset.dataset.FAMILY_B_TUNE_OFFSET``). 60 % of the songs are sung:
+   a third of those by festival's voices, the rest by the synthetic singer's training voices
+   (``bot.evalset.singer.TRAIN_VOICES``: vibrato, scoops, portamento, drift, breath, consonants,
+   six languages). The tune sits −9 to +6 dB against the band, and half the songs go through a
+   mix bus (EQ, compression, saturation, room, noise). Soundfonts: family A's two only. Family
+   B's voices and soundfont are never heard here. Each song's melody notes are its labels.
 2. Computes the network's input for each song, exactly as the melody embedder does at import.
 3. Trains the same network in torch (CPU) on random 16 s crops and saves it as the numpy
    weights :data:`core.embedders.salience_net.WEIGHTS` (or ``--weights``).
 
 Everything follows from the seed (torch's CPU kernels may still differ in the last bits from run
-to run). The shipped weights came from the defaults: rendering about 13 minutes, input
-features 5 and training 6 on 2 cores. (600 songs and 2,400 steps were tried too: see
-BENCHMARKS.md.) Rendered songs and features stay in WORK_DIR and are
-reused by the next run.
+to run). Rendered songs and features stay in WORK_DIR and are reused by the next run. What the
+shipped weights were trained with, and what they measure, is in BENCHMARKS.md (issue 18).
 """
 
 from __future__ import annotations
@@ -32,11 +35,38 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.evalset import dataset as ds  # noqa: E402
+from bot.evalset import singer as synth  # noqa: E402
 from bot.evalset.scores import load_melodies  # noqa: E402
 from core.embedders import melody, salience_net as sn  # noqa: E402
 
 log = logging.getLogger("train_salience")
 CROP = 256  # network frames per training example (16 s)
+#: Leading corpus tunes left out (family A's 300 songs and 129 outside tunes, and a margin) and
+#: training tunes taken after them: family B's tunes start at 1,000 (bot.evalset.dataset).
+DEFAULT_EXCLUDE, DEFAULT_SONGS = 440, 560
+
+
+#: Share of training songs whose melody is sung, and of those, the share festival sings (the rest:
+#: the synthetic singer's training voices, bot.evalset.singer.TRAIN_VOICES).
+SUNG_SHARE, FESTIVAL_SHARE = 0.6, 0.3
+#: Share of training songs that go through a mix bus (EQ, compression, saturation, room, noise).
+MASTERED_SHARE = 0.5
+#: The tune's level against the band in training songs (dB): the range issue 18 names.
+MELODY_DB = (-9.0, 6.0)
+_SYNTH = tuple(synth.as_lead(n) for n in synth.TRAIN_VOICES)
+
+
+def training_family(seed: int, tune_id: str, sung: bool) -> ds.Family:
+    """Who sings (festival or one of the synthetic training voices) and whether the song is
+    mastered, drawn per tune. Family B's voices and soundfont are never used here."""
+    h = ds._h(seed, "train-voice", tune_id)
+    festival = h % 100 < FESTIVAL_SHARE * 100
+    return ds.Family(
+        "train",
+        singers=None if festival or not sung else _SYNTH,
+        melody_db_range=MELODY_DB,
+        mastered=(h >> 8) % 100 < MASTERED_SHARE * 100,
+    )
 
 
 def render_songs(work: Path, n: int, seed: int, exclude: int, workers: int) -> list[Path]:
@@ -46,8 +76,8 @@ def render_songs(work: Path, n: int, seed: int, exclude: int, workers: int) -> l
     assert not {m.tune_id for m in tunes} & {m.tune_id for m in taken}
     jobs, truths = [], []
     for m in tunes:
-        sung = ds._h(seed, "sung", m.tune_id) % 100 < 40  # the evaluation set's share of sung songs
-        plan, fmt = ds.plan_song_and_format(m, seed, sung)
+        sung = ds._h(seed, "sung", m.tune_id) % 100 < SUNG_SHARE * 100
+        plan, fmt = ds.plan_song_and_format(m, seed, sung, family=training_family(seed, m.tune_id, sung))
         audio, truth = work / "songs" / f"{plan.song_id}.{fmt}", work / "songs" / f"{plan.song_id}.json"
         truths.append(truth)
         if not truth.exists():
@@ -153,9 +183,10 @@ def frame_accuracy(model, data) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("work_dir", type=Path)
-    ap.add_argument("--songs", type=int, default=400)
+    ap.add_argument("--songs", type=int, default=DEFAULT_SONGS)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--exclude", type=int, default=330, help="leading corpus tunes to leave out (the eval set's)")
+    ap.add_argument("--exclude", type=int, default=DEFAULT_EXCLUDE,
+                    help="leading corpus tunes to leave out (family A's 300 songs and 129 outside tunes)")
     ap.add_argument("--steps", type=int, default=900)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--weights", type=Path, default=sn.WEIGHTS)

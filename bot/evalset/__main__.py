@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nosong", type=int, default=12, help="no-song queries per subkind")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--family", choices=("a", "b"), default="a",
+                    help="generator family: a (choices are made on it) or b (other means, only reported)")
     ap.add_argument("--demo", action="store_true", help="the demo preset: 10 songs, 2 hummed queries")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             n_outside=args.outside_songs,
             n_nosong=args.nosong,
+            family=args.family,
             workers=args.workers,
             progress=progress,
         )

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bot.evalset import instruments as gm
-from bot.evalset.festival import MAX_SUNG_MIDI, SINGERS, Singer
+from bot.evalset import singer as synth
+from bot.evalset.effects import Master
+from bot.evalset.festival import SINGERS, Singer
 from bot.evalset.scores import Melody
 
 #: Song lengths this generator aims for (seconds, including intro and outro).
@@ -56,6 +58,14 @@ EN_WORDS = (
     "bells hills town"
 ).split()
 IT_SYLLABLES = "la na da ta lo no ma ri le ne de to lu nu mi vi sa so".split()
+
+
+def lyric_words(s: Singer) -> tuple[str, ...]:
+    """What ``s`` sings, one per note: festival needs one-syllable words of its lexicon; the
+    synthetic singer sings syllables of its language."""
+    if synth.is_synthetic(s.name):
+        return synth.LANGUAGES[s.language]
+    return IT_SYLLABLES if s.language == "it" else EN_WORDS
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ class SongPlan:
     fluid_reverb: bool
     chords: tuple[tuple[float, str], ...] = field(default=())  # (start s, "Am") for the record
     vocal_room: tuple[float, float] = (1.0, 8.0)  # sung lead's reverb: (RT60 s, direct/reverb dB)
+    master: Master | None = None  # the mix bus (family B), None = the plain mix
 
     @property
     def sung(self) -> bool:
@@ -245,6 +256,7 @@ def plan_song(
     sung: bool,
     soundfonts: Sequence[gm.SoundFont] | None = None,
     singers: Sequence[Singer] | None = None,
+    melody_db_range: tuple[float, float] | None = None,
 ) -> SongPlan:
     """Decide the whole arrangement of ``m`` (tempo, key, instruments, parts, levels)."""
     # the full lists by default, not "whatever is installed": the same seed must give the same
@@ -266,7 +278,7 @@ def plan_song(
         target = singer.center + rng.uniform(-2.5, 2.5)
         # the random key, moved by octaves into the singer's range (festival's ceiling included)
         shift = key_move + 12 * int(round((target - float(np.median(pitches)) - key_move) / 12))
-        while max(pitches) + shift > MAX_SUNG_MIDI:
+        while max(pitches) + shift > synth.ceiling(singer):
             shift -= 12
     else:
         lead_inst = gm.LEAD[int(rng.integers(len(gm.LEAD)))]
@@ -494,11 +506,10 @@ def plan_song(
             pan=int(rng.integers(50, 79)),
             reverb=int(rng.integers(20, 70)),
         )
-        melody_db = float(rng.uniform(-6.0, 6.0))
+        melody_db = float(rng.uniform(*(melody_db_range or (-6.0, 6.0))))
     else:
-        words = IT_SYLLABLES if singer.language == "it" else EN_WORDS
-        lyrics = tuple(str(w) for w in rng.choice(words, size=len(melody)))
-        melody_db = float(rng.uniform(-4.0, 6.0))
+        lyrics = tuple(str(w) for w in rng.choice(lyric_words(singer), size=len(melody)))
+        melody_db = float(rng.uniform(*(melody_db_range or (-4.0, 6.0))))
 
     key_name = f"{_NOTE_NAMES[tonic]} {m.mode}"
     chords = tuple((sec(a), _chord_name(r, q)) for (a, _), (r, q) in zip(spans, harmony))

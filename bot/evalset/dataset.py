@@ -12,11 +12,13 @@ Layout of ``out_dir``::
 
 ``manifest.json``:
 
+* ``family``: "a" or "b" (:class:`Family`: who generated it, and whether choices may be made on it);
 * ``songs[]``: ``id``, ``file``, ``title``, ``artist``, ``duration_s``, ``format``, ``sung`` (melody
-  sung by festival), ``lead`` (instrument or voice), ``qpm``, ``key``, ``melody_db`` (melody RMS
+  sung: festival in family A, the synthetic singer in B), ``lead`` (instrument or voice), ``qpm``, ``key``, ``melody_db`` (melody RMS
   over band RMS where it plays; negative = under the band), ``tune_id``, ``truth``;
 * ``outside[]``: the same for out-of-catalog tunes (``file`` is null unless a recording needed it);
-  by default 30 % of all tunes are held out (:func:`default_outside`);
+  by default 30 % of all tunes are held out (:func:`default_outside`); family B's ``songs[]``
+  also hold real tracks (``real``: true, no truth, no queries) as distractors;
 * ``queries[]``: ``id``, ``file``, ``kind`` (hummed/sung/recorded), ``song`` (expected song id, or
   null when out of catalog), ``source`` (the song it was taken from), ``offset_s``,
   ``alt_offsets_s``, ``key_shift``, ``register_shift``, ``tempo``, ``duration_s``, ``lead_s``,
@@ -35,6 +37,7 @@ renders only files whose spec changed, so growing a data set or re-running it is
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -45,18 +48,21 @@ import time
 import unicodedata
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from bot.evalset import realmusic
+from bot.evalset import singer as synth
 from bot.evalset.arrange import SongPlan, plan_song
-from bot.evalset.festival import missing_voices
-from bot.evalset.instruments import missing_soundfonts
+from bot.evalset.effects import random_master
+from bot.evalset.festival import Singer, missing_voices
+from bot.evalset.instruments import FAMILY_B_SOUNDFONTS, SoundFont, missing_soundfonts
 from bot.evalset.nosong import NOSONG_VERSION, SUBKINDS, NoSongPlan, plan_nosong, render_nosong
 from bot.evalset.queries import KINDS, QueryPlan, plan_recorded_query, plan_voice_query, render_query
 from bot.evalset.render import DEFAULT_SR, render_song
-from bot.evalset.scores import Melody, load_melodies
+from bot.evalset.scores import Melody, default_cache_dir, load_melodies
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,47 @@ SPLITS = ("fit", "held-out")
 
 
 @dataclass(frozen=True)
+class Family:
+    """How a data set is generated. Family A is the original generator; every window, threshold,
+    weight and training run is chosen on A's fit split. Family B is built by other means and is
+    only ever reported: other tunes (``tune_offset`` skips A's and the salience network's
+    training tunes), held-out synthetic singers for the sung songs and for the hummed and sung
+    queries (never trained on), a soundfont A and the training never use, the tune up to 9 dB
+    under the band, a mix bus per song (EQ, compression, saturation, room, noise), and real
+    produced music from Debian's game-music packages in the catalog as distractors."""
+
+    name: str
+    tune_offset: int = 0
+    sung_share: float = 0.4
+    singers: tuple[Singer, ...] | None = None  # None: festival's voices
+    soundfonts: tuple[SoundFont, ...] | None = None  # None: A's soundfonts
+    melody_db_range: tuple[float, float] | None = None  # None: the arranger's ranges
+    mastered: bool = False
+    query_voices: tuple[str, ...] = ()  # synthetic voices of hummed/sung queries; () = A's
+    real_distractors: int = 0  # real tracks added to the catalog (held-out packages)
+
+
+#: Tunes of the corpus order before family B's: A's catalog and outside tunes (≤ 429 for 300
+#: songs) and the salience network's training tunes (scripts/train_salience.py takes 560 after
+#: A's first 440).
+FAMILY_B_TUNE_OFFSET = 1000
+FAMILIES = {
+    "a": Family("a"),
+    "b": Family(
+        "b",
+        tune_offset=FAMILY_B_TUNE_OFFSET,
+        sung_share=0.6,
+        singers=tuple(synth.as_lead(n) for n in synth.HELD_OUT_VOICES),
+        soundfonts=FAMILY_B_SOUNDFONTS,
+        melody_db_range=(-9.0, 6.0),
+        mastered=True,
+        query_voices=synth.HELD_OUT_VOICES,
+        real_distractors=20,
+    ),
+}
+
+
+@dataclass(frozen=True)
 class BuildStats:
     songs_rendered: int
     songs_reused: int
@@ -87,7 +134,7 @@ class MissingTools(RuntimeError):
     """A program, soundfont or festival voice the generator needs is not installed."""
 
 
-def check_tools() -> None:
+def check_tools(family: Family = FAMILIES["a"]) -> None:
     """Fail early, naming the apt packages, when something the generator runs is missing."""
     need: list[str] = []
     for prog, pkg in (
@@ -99,6 +146,8 @@ def check_tools() -> None:
         if shutil.which(prog) is None:
             need.append(pkg)
     need += [s.package for s in missing_soundfonts()] + [v.package for v in missing_voices()]
+    if family.soundfonts:
+        need += [s.package for s in missing_soundfonts(family.soundfonts)]
     if need:
         raise MissingTools(
             "the evaluation-set generator needs: apt-get install " + " ".join(dict.fromkeys(need))
@@ -151,7 +200,7 @@ def _render_song_job(args: tuple[SongPlan, str, int, str, str, str]) -> float:
     t = cpu_seconds()
     render_song(plan, Path(path), sr=sr, fmt=fmt)
     cpu = cpu_seconds() - t
-    truth = {"spec": spec, "cpu_s": round(cpu, 3), "plan": asdict(plan)}
+    truth = {"spec": spec, "cpu_s": round(cpu, 3), "plan": plan_dict(plan)}
     _write_json(Path(truth_path), truth)
     return cpu
 
@@ -203,12 +252,26 @@ def _cached(audio: Path, truth: Path, spec: str) -> dict | None:
 
 
 def plan_song_and_format(m: Melody, seed: int, sung: bool,
-                         formats: Mapping[str, float] = SONG_FORMATS) -> tuple[SongPlan, str]:
+                         formats: Mapping[str, float] = SONG_FORMATS, *,
+                         family: Family = FAMILIES["a"]) -> tuple[SongPlan, str]:
     """The arrangement of tune ``m`` and the file format it is written in, from ``seed``."""
     rng = np.random.default_rng([seed, _h("song", m.tune_id) % 2**63])
-    plan = plan_song(m, rng, song_id=song_id_for(m), sung=sung)
+    plan = plan_song(m, rng, song_id=song_id_for(m), sung=sung, soundfonts=family.soundfonts,
+                     singers=family.singers, melody_db_range=family.melody_db_range)
     p = np.array(list(formats.values()), dtype=float)
-    return plan, str(rng.choice(list(formats), p=p / p.sum()))
+    fmt = str(rng.choice(list(formats), p=p / p.sum()))
+    if family.mastered:  # drawn after everything A draws, so A's songs are what they were
+        plan = replace(plan, master=random_master(rng))
+    return plan, fmt
+
+
+def plan_dict(plan: SongPlan) -> dict:
+    """The plan as its spec hash and truth file see it; a plan without a mix bus hashes as plans
+    did before the field existed (family A's files are not rendered again)."""
+    d = asdict(plan)
+    if d.get("master") is None:
+        d.pop("master", None)
+    return d
 
 
 def build_dataset(
@@ -220,7 +283,8 @@ def build_dataset(
     *,
     n_outside: int | None = None,
     n_nosong: int | Mapping[str, int] = 12,
-    sung_share: float = 0.4,
+    sung_share: float | None = None,
+    family: str | Family = "a",
     sample_rate: int = DEFAULT_SR,
     formats: Mapping[str, float] = SONG_FORMATS,
     workers: int | None = None,
@@ -236,10 +300,14 @@ def build_dataset(
     ``n_songs``, and at least ``n_out_of_catalog``).
     ``n_nosong``: no-song queries per subkind (:data:`bot.evalset.nosong.SUBKINDS`), an int or a
     mapping such as ``{"held": 2}``.
-    ``sung_share``: the share of songs whose melody is sung by festival (exact, rounded up).
+    ``sung_share``: the share of songs whose melody is sung (exact, rounded up; default: the
+    family's). ``family``: "a" (the generator every choice is made on) or "b" (other means,
+    only reported): see :class:`Family`.
     ``workers``: parallel render processes (default: CPU count).
     """
-    check_tools()
+    fam = FAMILIES[family] if isinstance(family, str) else family
+    sung_share = fam.sung_share if sung_share is None else sung_share
+    check_tools(fam)
     t_start = time.time()
     out = Path(out_dir)
     per_kind = (
@@ -258,7 +326,8 @@ def build_dataset(
     for sub in ("songs", "queries", "outside", "truth/songs", "truth/queries"):
         (out / sub).mkdir(parents=True, exist_ok=True)
 
-    pool_tunes = load_melodies(n_songs + n_outside, cache_dir=cache_dir, workers=workers)
+    pool_tunes = load_melodies(fam.tune_offset + n_songs + n_outside, cache_dir=cache_dir,
+                               workers=workers)[fam.tune_offset:]
     first_lot = min(n_outside, FIRST_OUTSIDE_LOT)
     by_lot = sorted(pool_tunes[: n_songs + first_lot], key=lambda m: _h(seed, "outside", m.tune_id))
     outside_ids = {m.tune_id for m in by_lot[:first_lot]} | {
@@ -270,7 +339,7 @@ def build_dataset(
     sung_ids = {m.tune_id for m in sorted(catalog, key=lambda m: _h(seed, "sung", m.tune_id))[:n_sung]}
 
     def plan_for(m: Melody, sung: bool) -> tuple[SongPlan, str]:
-        return plan_song_and_format(m, seed, sung, formats)
+        return plan_song_and_format(m, seed, sung, formats, family=fam)
 
     songs: list[tuple[SongPlan, str, Path]] = []
     for m in catalog:
@@ -294,7 +363,8 @@ def build_dataset(
                 q = plan_recorded_query(plan, rng, query_id=qid)
                 qplans.append((q, path, qseed))
             else:
-                qplans.append((plan_voice_query(plan, rng, query_id=qid, kind=kind), None, qseed))
+                qplans.append((plan_voice_query(plan, rng, query_id=qid, kind=kind, voices=fam.query_voices),
+                               None, qseed))
     for k in range(n_out_of_catalog if outside_plans else 0):
         plan, _, path = outside_plans[k % len(outside_plans)]
         kind = KINDS[k % len(KINDS)]
@@ -305,7 +375,8 @@ def build_dataset(
             qplans.append((plan_recorded_query(plan, rng, query_id=qid, in_catalog=False), path, qseed))
         else:
             qplans.append(
-                (plan_voice_query(plan, rng, query_id=qid, kind=kind, in_catalog=False), None, qseed)
+                (plan_voice_query(plan, rng, query_id=qid, kind=kind, in_catalog=False, voices=fam.query_voices),
+                 None, qseed)
             )
     nplans: list[tuple[NoSongPlan, int]] = []
     for subkind in SUBKINDS:
@@ -318,13 +389,13 @@ def build_dataset(
     # songs first (recorded queries listen to them), reusing what a previous run made
     song_jobs, song_spec, reused_songs = [], {}, 0
     for plan, fmt, path in [*songs, *outside_plans]:
-        spec = _spec_hash({"v": RENDER_VERSION, "sr": sample_rate, "fmt": fmt, "plan": asdict(plan)})
+        spec = _spec_hash({"v": RENDER_VERSION, "sr": sample_rate, "fmt": fmt, "plan": plan_dict(plan)})
         song_spec[plan.song_id] = spec
         tpath = out / "truth" / "songs" / f"{plan.song_id}.json"
         if plan.song_id not in needed_outside and path.parent.name == "outside":
             # an outside tune only hummed or sung: its melody is ground truth, its audio unneeded
             if not tpath.exists() or json.loads(tpath.read_text()).get("spec") != spec:
-                _write_json(tpath, {"spec": spec, "cpu_s": None, "plan": asdict(plan)})
+                _write_json(tpath, {"spec": spec, "cpu_s": None, "plan": plan_dict(plan)})
             continue
         if _cached(path, tpath, spec) is not None:
             reused_songs += 1
@@ -377,10 +448,14 @@ def build_dataset(
             "n_outside": n_outside,
             "n_nosong": nosong_per,
             "sung_share": sung_share,
+            "family": fam.name,
             "sample_rate": sample_rate,
             "formats": dict(formats),
         },
     )
+    manifest["family"] = fam.name
+    if fam.real_distractors:
+        manifest["songs"] += _real_distractors(out, fam.real_distractors, cache_dir)
     stats = BuildStats(
         len(song_jobs), reused_songs, len(q_jobs) + len(n_jobs), reused_q, round(time.time() - t_start, 2)
     )
@@ -397,6 +472,29 @@ def build_dataset(
         stats.wall_s,
     )
     return manifest
+
+
+def _real_distractors(out: Path, n: int, cache_dir: Path | None) -> list[dict]:
+    """Up to ``n`` real tracks of the held-out game-music packages, linked into ``songs/`` as
+    catalog songs no query is of: a hum must still find its song among real music."""
+    cache = (cache_dir or default_cache_dir()) / "realmusic"
+    by_package: dict[str, list] = {}
+    for t in realmusic.tracks(cache, splits=("held-out",)):
+        by_package.setdefault(t.package, []).append(t)
+    # round-robin over the packages: several productions and composers, not one album
+    found = [t for group in itertools.zip_longest(*by_package.values()) for t in group if t is not None]
+    if not found:
+        log.warning("no real music installed for family B's distractors: %s", realmusic.install_command())
+    entries = []
+    for t in found[:n]:
+        sid = "r" + hashlib.sha256(t.track_id.encode()).hexdigest()[:8]
+        dst = out / "songs" / f"{sid}-{_slug(t.track_id)}{t.path.suffix.lower()}"
+        if not dst.exists():
+            shutil.copyfile(t.path, dst)
+        entries.append({"id": sid, "file": _rel(out, dst), "title": t.track_id, "artist": t.package,
+                        "format": t.path.suffix[1:].lower(), "real": True, "sung": None,
+                        "truth": None, "split": "held-out"})
+    return entries
 
 
 def _run(fn, jobs: list, workers: int, what: str, progress) -> None:
@@ -497,7 +595,7 @@ def _manifest(out: Path, seed: int, songs, outside_plans, qplans, needed_outside
 def _cpu_figures(out: Path, manifest: dict) -> dict:
     """CPU seconds per song and per query kind, from the stored truth of every file."""
     song_cpu = []
-    for s in manifest["songs"] + [o for o in manifest["outside"] if o["rendered"]]:
+    for s in [s for s in manifest["songs"] if not s.get("real")] + [o for o in manifest["outside"] if o["rendered"]]:
         t = json.loads((out / s["truth"]).read_text())
         song_cpu.append((t["cpu_s"], s["sung"]))
     q_cpu: dict[str, list[float]] = {}
@@ -520,7 +618,7 @@ def _remove_stale(out: Path, manifest: dict) -> None:
     exactly this catalog."""
     keep = {out / s["file"] for s in manifest["songs"] + manifest["outside"] if s["file"]}
     keep |= {out / q["file"] for q in manifest["queries"]}
-    keep |= {out / s["truth"] for s in manifest["songs"] + manifest["outside"] + manifest["queries"]}
+    keep |= {out / s["truth"] for s in manifest["songs"] + manifest["outside"] + manifest["queries"] if s["truth"]}
     for sub in ("songs", "queries", "outside", "truth/songs", "truth/queries"):
         for p in (out / sub).iterdir():
             if p.is_file() and p not in keep:

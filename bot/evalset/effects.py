@@ -6,6 +6,7 @@ Signals are float32 numpy arrays in [-1, 1]; mono is shape (n,), stereo (n, 2).
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +125,76 @@ def add_noise(
     """``y`` plus ``noise`` scaled to ``snr_db`` below ``ref``'s RMS (``y``'s by default)."""
     level = rms(y if ref is None else ref)
     return (y + noise[: len(y)] * level * db(-snr_db)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------- the mix bus
+
+
+@dataclass(frozen=True)
+class Master:
+    """What a producer (or a cheap upload) does to a finished mix, in the order applied: shelving
+    EQ, a bus compressor, saturation, a room, and noise mixed in. Family B's songs get one each."""
+
+    low_shelf_db: float  # gain below ~200 Hz
+    high_shelf_db: float  # gain above ~4 kHz
+    comp_threshold_db: float  # dB below the mix's peak where compression starts
+    comp_ratio: float  # 1 = no compression
+    drive: float  # 1 = clean; higher = tanh saturation
+    room_rt60: float  # s; 0 = no room
+    noise: str  # "none" or one of NOISE_KINDS
+    snr_db: float
+
+
+def _shelf(y: np.ndarray, sr: int, f0: float, gain_db: float, high: bool) -> np.ndarray:
+    """RBJ-cookbook shelving biquad (slope 1), per channel."""
+    if abs(gain_db) < 0.05:
+        return y
+    a_ = 10 ** (gain_db / 40)
+    w = 2 * np.pi * f0 / sr
+    cw, alpha = np.cos(w), np.sin(w) / 2 * np.sqrt(2)
+    sq = 2 * np.sqrt(a_) * alpha
+    if high:
+        b = [a_ * ((a_ + 1) + (a_ - 1) * cw + sq), -2 * a_ * ((a_ - 1) + (a_ + 1) * cw), a_ * ((a_ + 1) + (a_ - 1) * cw - sq)]
+        a = [(a_ + 1) - (a_ - 1) * cw + sq, 2 * ((a_ - 1) - (a_ + 1) * cw), (a_ + 1) - (a_ - 1) * cw - sq]
+    else:
+        b = [a_ * ((a_ + 1) - (a_ - 1) * cw + sq), 2 * a_ * ((a_ - 1) - (a_ + 1) * cw), a_ * ((a_ + 1) - (a_ - 1) * cw - sq)]
+        a = [(a_ + 1) + (a_ - 1) * cw + sq, -2 * ((a_ - 1) + (a_ + 1) * cw), (a_ + 1) + (a_ - 1) * cw - sq]
+    return signal.lfilter(np.array(b) / a[0], np.array(a) / a[0], y, axis=0)
+
+
+def master(y: np.ndarray, sr: int, m: Master, rng: np.random.Generator) -> np.ndarray:
+    """Apply ``m`` to a mono (n,) or stereo (n, 2) mix; returns float32 of the same shape."""
+    x = np.asarray(y, np.float64)
+    x = _shelf(x, sr, 200.0, m.low_shelf_db, high=False)
+    x = _shelf(x, sr, 4000.0, m.high_shelf_db, high=True)
+    if m.comp_ratio > 1.0:
+        level = x ** 2 if x.ndim == 1 else np.mean(x ** 2, axis=1)
+        tau = 0.05 * sr  # 50 ms RMS detector
+        env = np.sqrt(signal.lfilter([1 / tau], [1, -(1 - 1 / tau)], level) + 1e-12)
+        thr = np.max(np.abs(x)) * db(m.comp_threshold_db)
+        gain = np.minimum(1.0, (env / thr) ** (1 / m.comp_ratio - 1))
+        x = x * (gain if x.ndim == 1 else gain[:, None])
+    if m.drive > 1.0:
+        x = np.tanh(m.drive * x / (np.max(np.abs(x)) + 1e-9))
+    if m.room_rt60 > 0:
+        x = apply_ir(x.astype(np.float32), room_ir(rng, sr, rt60=m.room_rt60, drr_db=6.0))
+    if m.noise != "none":
+        noise = background(m.noise, len(x), sr, rng)
+        x = add_noise(x, noise if x.ndim == 1 else np.stack([noise, noise], 1), m.snr_db)
+    return np.asarray(x, np.float32)
+
+
+def random_master(rng: np.random.Generator) -> Master:
+    return Master(
+        low_shelf_db=round(float(rng.uniform(-6, 6)), 2),
+        high_shelf_db=round(float(rng.uniform(-8, 5)), 2),
+        comp_threshold_db=round(float(rng.uniform(-24, -8)), 2),
+        comp_ratio=round(float(rng.choice([1.0, rng.uniform(2, 6)])), 2),
+        drive=round(float(rng.choice([1.0, 1.0, rng.uniform(1.5, 3.5)])), 2),
+        room_rt60=round(float(rng.choice([0.0, rng.uniform(0.3, 1.5)])), 3),
+        noise=str(rng.choice(["none", "pink", "babble", "street", "fan"], p=[0.4, 0.15, 0.2, 0.15, 0.1])),
+        snr_db=round(float(rng.uniform(15, 35)), 2),
+    )
 
 
 def bandlimit(y: np.ndarray, sr: int, lo_hz: float | None, hi_hz: float | None, order: int = 4) -> np.ndarray:

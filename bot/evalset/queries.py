@@ -22,12 +22,14 @@ speed over song speed, > 1 = faster). To map a query time *t* to song time: ``of
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from bot.evalset import effects
+from bot.evalset import singer as synth
 from bot.evalset.arrange import IT_SYLLABLES, SongPlan
 from bot.evalset.festival import FESTIVAL_SR, MAX_SUNG_MIDI, SINGERS, SungNote, sing, singer
 from bot.evalset.hum import SYLLABLES, HumNote, HumVoice, hum, random_voice
@@ -217,9 +219,11 @@ def plan_voice_query(
     in_catalog: bool = True,
     clean: bool = False,
     duration_s: float | None = None,
+    voices: Sequence[str] = (),
 ) -> QueryPlan:
     """A hummed or sung query of ``song``. ``clean``: no errors, room or noise (key and tempo
-    still change) — for tests that check the ground truth."""
+    still change) — for tests that check the ground truth. ``voices``: hum and sing with these
+    voices of :mod:`bot.evalset.singer` (family B) instead of :mod:`bot.evalset.hum` and festival."""
     if kind not in ("hummed", "sung"):
         raise ValueError(kind)
     total = duration_s or float(rng.uniform(8.0, 15.0))
@@ -239,7 +243,24 @@ def plan_voice_query(
     med = float(np.median([n.pitch for n in target]))
     words: tuple[str, ...] = ()
     voice: dict = {}
-    if kind == "hummed":
+    if voices:
+        vname = str(voices[int(rng.integers(len(voices)))])
+        sv = synth.voice_from_id(vname)
+        register = 12 * int(round((sv.center + rng.uniform(-3, 3) - med) / 12))
+        if kind == "hummed":
+            syl = str(rng.choice(synth.HUM_SYLLABLES))
+            voice = {"synth_voice": vname, "hum": syl}
+            performer = f"synth-hum:{syl}/{vname}"
+            legato = 1.0 if syl in ("m", "mm") else float(rng.uniform(0.75, 0.95))
+        else:
+            same = song.sung and synth.is_synthetic(song.lead_name) and \
+                synth.voice_from_id(song.lead_name).language == sv.language
+            words = tuple(song.lyrics[i:j]) if same else \
+                tuple(str(w) for w in rng.choice(synth.LANGUAGES[sv.language], size=j - i))
+            voice = {"synth_voice": vname}
+            performer = f"synth:{vname}"
+            legato = float(rng.uniform(0.8, 1.0))
+    elif kind == "hummed":
         who, center, scale = _persona(rng)
         register = 12 * int(round((center - med) / 12))
         syl = str(rng.choice(SYLLABLES, p=[0.35, 0.1, 0.2, 0.15, 0.1, 0.1]))
@@ -267,7 +288,8 @@ def plan_voice_query(
     target = [QueryNote(n.start, n.dur, n.pitch + register) for n in target]
     notes, errors = _perform(target, rng, clean=clean, legato=legato)
     if kind == "sung":
-        notes = [QueryNote(n.start, n.dur, min(n.pitch, MAX_SUNG_MIDI)) for n in notes]
+        if not voices:
+            notes = [QueryNote(n.start, n.dur, min(n.pitch, MAX_SUNG_MIDI)) for n in notes]
         words = (
             words[: len(notes)] if len(words) >= len(notes) else words + ("la",) * (len(notes) - len(words))
         )
@@ -368,7 +390,15 @@ def render_query(q: QueryPlan, path: Path, *, song_file: Path | None = None, see
     rng = np.random.default_rng([seed, 7])
     sr = QUERY_SR
     n = int(round(q.duration_s * sr))
-    if q.kind == "hummed":
+    if "synth_voice" in q.voice:
+        sv = synth.voice_from_id(q.voice["synth_voice"])
+        if q.kind == "hummed":
+            notes = [synth.SungSyllable(x.start, x.dur, x.pitch, "m") for x in q.notes]
+            y = synth.hum_line(notes, sv, sr=sr, total_s=q.duration_s, rng=rng, syllable=q.voice["hum"])
+        else:
+            notes = [synth.SungSyllable(x.start, x.dur, x.pitch, w) for x, w in zip(q.notes, q.words)]
+            y = synth.sing(notes, sv, sr=sr, total_s=q.duration_s, rng=rng)
+    elif q.kind == "hummed":
         notes = [HumNote(x.start, x.dur, x.pitch) for x in q.notes]
         y = hum(notes, HumVoice(**q.voice), sr=sr, total_s=q.duration_s, rng=rng)
     elif q.kind == "sung":

@@ -1,5 +1,5 @@
 """Render a :class:`SongPlan` to an audio file: fluidsynth for the band and an instrumental lead,
-festival for a sung lead, numpy for the mix, ffmpeg for the file.
+festival or :mod:`bot.evalset.singer` for a sung lead, numpy for the mix, ffmpeg for the file.
 
 The band and the lead are rendered separately so the mix can set the melody's level exactly
 (``plan.melody_db``: lead RMS over band RMS where the melody plays); the two may come from
@@ -18,6 +18,7 @@ import numpy as np
 from scipy import signal
 
 from bot.evalset import effects
+from bot.evalset import singer as synth
 from bot.evalset.arrange import SongPlan
 from bot.evalset.festival import FESTIVAL_SR, SungNote, sing
 from bot.evalset.instruments import soundfont
@@ -82,9 +83,15 @@ def fluidsynth(parts, sf_name: str, *, sr: int, end_s: float, reverb: bool, work
 
 
 def sing_melody(plan: SongPlan, *, sr: int, workdir: Path) -> np.ndarray:
-    """The sung lead: festival singing the melody with the plan's lyrics, with a vocal reverb."""
-    notes = [SungNote(n.start, n.dur, n.pitch, w) for n, w in zip(plan.melody, plan.lyrics)]
-    y = sing(notes, plan.lead_name, workdir=workdir)
+    """The sung lead: festival (or the synthetic singer of :mod:`bot.evalset.singer`) singing the
+    melody with the plan's lyrics, with a vocal reverb."""
+    if synth.is_synthetic(plan.lead_name):
+        syl = [synth.SungSyllable(n.start, n.dur, n.pitch, w) for n, w in zip(plan.melody, plan.lyrics)]
+        y = synth.sing(syl, synth.voice_from_id(plan.lead_name), sr=FESTIVAL_SR, total_s=plan.duration_s,
+                       rng=np.random.default_rng(_stable("voice|" + plan.song_id)))
+    else:
+        notes = [SungNote(n.start, n.dur, n.pitch, w) for n, w in zip(plan.melody, plan.lyrics)]
+        y = sing(notes, plan.lead_name, workdir=workdir)
     if sr != FESTIVAL_SR:
         g = np.gcd(sr, FESTIVAL_SR)
         y = signal.resample_poly(y, sr // g, FESTIVAL_SR // g).astype(np.float32)
@@ -131,6 +138,8 @@ def render_song(plan: SongPlan, path: Path, *, sr: int = DEFAULT_SR, fmt: str = 
         raise RuntimeError(f"song {plan.song_id}: a silent render (lead {lead_rms:.2g}, band {band_rms:.2g})")
     gain = effects.db(plan.melody_db) * band_rms / lead_rms
     mix = band + gain * lead
+    if plan.master is not None:
+        mix = effects.master(mix, sr, plan.master, np.random.default_rng(_stable("master|" + plan.song_id)))
     fade = min(len(mix), int(0.8 * sr))  # the tail fades out instead of stopping dead
     mix[len(mix) - fade :] *= np.linspace(1, 0, fade, dtype=np.float32)[:, None]
     mix = effects.peak_normalise(mix, -1.0)

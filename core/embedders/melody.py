@@ -109,11 +109,17 @@ def song_contour(samples: np.ndarray, posterior: np.ndarray, cqt: np.ndarray | N
     higher than the tune; the network learned which voice is the tune from 360 generated songs.
     ``cqt``, if given, is the song's :func:`whitened_log_cqt`, computed elsewhere (in parallel).
     """
-    P = _network().probabilities(salience_input(samples, posterior, cqt))
+    return contour_from_salience(salience_input(samples, posterior, cqt), len(samples) / SAMPLE_RATE)
+
+
+def contour_from_salience(x: np.ndarray, duration_s: float, net: salience_net.SalienceNet | None = None) -> np.ndarray:
+    """The salience network's input (:func:`salience_input`) of a ``duration_s`` song → its
+    melody, MIDI/NaN per contour frame. ``net``: other weights than the shipped ones (benchmarks)."""
+    P = (net or _network()).probabilities(x)
     best = _melody_path(np.log(P[:-1] + 1e-4))
     midi = np.where(P[-1] < NO_MELODY, SALIENCE_MIDI_MIN + best * 12.0 / _BINS_PER_OCTAVE, np.nan)
     times = (np.arange(len(midi)) + 0.5) * SALIENCE_FRAME_S
-    return resample_contour(times, midi, len(samples) / SAMPLE_RATE)
+    return resample_contour(times, midi, duration_s)
 
 
 def salience_input(samples: np.ndarray, posterior: np.ndarray, cqt: np.ndarray | None = None) -> np.ndarray:

@@ -85,6 +85,24 @@ def test_report_text_headlines_the_chosen_split() -> None:
     assert rep.as_text("held-out").index("split: held-out") < rep.as_text("held-out").index("split: fit")
 
 
+def test_in_catalog_figures_are_split_by_how_the_song_carries_its_tune() -> None:
+    rows = [
+        {**_row("hummed", "held-out", expected="a", rank=1), "song_lead": "voice"},
+        {**_row("hummed", "held-out", expected="b", rank=None), "song_lead": "voice"},
+        {**_row("sung", "held-out", expected="c", rank=1), "song_lead": "voice"},
+        {**_row("hummed", "held-out", expected="d", rank=1), "song_lead": "instrument"},
+        {**_row("hummed", "held-out"), "song_lead": "voice"},  # out of catalog: not counted
+    ]
+    r = split_report(rows, "held-out")
+    voice = {k.kind: (k.n, k.top1) for k in r.by_lead["voice"]}
+    assert voice == {"hummed": (2, 0.5), "sung": (1, 1.0), "overall": (3, pytest.approx(2 / 3))}
+    assert {k.kind: (k.n, k.top1) for k in r.by_lead["instrument"]} == {"hummed": (1, 1.0), "overall": (1, 1.0)}
+    rep = build_report(rows, songs=4, embedders=["melody"], import_cpu_s_per_audio_min=1.0, family="b")
+    text = rep.as_text()
+    assert "family b (reported only" in text
+    assert "songs whose melody is sung (voice): hummed 50.0% of 2, sung 100.0% of 1, overall 66.7% of 3" in text
+
+
 def test_a_copy_is_another_codec_louder_or_softer_and_later() -> None:
     seen = set()
     for i in range(40):
