@@ -106,7 +106,10 @@ def song_contour(samples: np.ndarray, posterior: np.ndarray, cqt: np.ndarray | N
     melody, octave-folded): 85.1 %, against 78.2 % for the hand-made tracker it replaces (a
     Viterbi path over a CQT harmonic sum averaged with the posterior, biased towards high
     pitches). That tracker followed the harmony or the chords wherever they were louder or
-    higher than the tune; the network learned which voice is the tune from 360 generated songs.
+    higher than the tune; the network learned which voice is the tune from 504 generated songs
+    (festival and 32 synthetic voices, scripts/train_salience.py). On family B's sung songs, by
+    12 voices it never heard, it follows 80.4 % of frames (weights trained on festival only:
+    68.8 %; BENCHMARKS.md §9).
     ``cqt``, if given, is the song's :func:`whitened_log_cqt`, computed elsewhere (in parallel).
     """
     return contour_from_salience(salience_input(samples, posterior, cqt), len(samples) / SAMPLE_RATE)
@@ -233,7 +236,7 @@ def _melody_pool() -> ThreadPoolExecutor:
 class MelodyEmbedder(Embedder):
     name = "melody"
     #: With the window length and hop in it, so an index built with other windows asks for a reindex.
-    VERSION = "chroma-contour-8"
+    VERSION = "chroma-contour-9"
     dim = DIM
     sample_rate = SAMPLE_RATE
 

@@ -34,7 +34,7 @@ HARMONICS = (0.5, 1, 2, 3, 4, 5)
 N_CHANNELS = len(HARMONICS) + 1  # + the Basic Pitch posterior at the fundamental
 #: (out channels, kernel over pitch bins, kernel over frames) per hidden layer.
 LAYERS = ((16, 5, 5), (16, 5, 5), (16, BINS_PER_OCTAVE + 1, 1), (16, 3, 7))
-WEIGHTS = Path(__file__).with_name("weights") / "salience-1.npz"
+WEIGHTS = Path(__file__).with_name("weights") / "salience-2.npz"
 _CHUNK = 2048  # frames per pass; longer songs go in overlapping chunks to bound memory
 _HALO = sum(kt // 2 for _, _, kt in LAYERS)  # frames of context each side a chunk needs
 
