@@ -21,6 +21,7 @@ centre, from the data set's ``truth/songs/*.json``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections import defaultdict
@@ -34,16 +35,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.embedders import melody, salience_net  # noqa: E402
 
 
+@functools.cache
+def _posterior():
+    """One Basic Pitch session per worker process, not one per song."""
+    from core.embedders.pitch_posterior import PitchPosterior
+
+    return PitchPosterior(threads=1)
+
+
 def _features(job: tuple[str, str]) -> str:
     from core.audio import decode_bytes
-    from core.embedders.pitch_posterior import PitchPosterior
 
     audio, out = Path(job[0]), Path(job[1])
     if out.exists():
         return str(out)
     y = decode_bytes(audio.read_bytes(), sample_rate=melody.SAMPLE_RATE, max_seconds=1200,
                      suffix=audio.suffix).samples
-    x = melody.salience_input(y, PitchPosterior(threads=1).posterior(y, melody.SAMPLE_RATE))
+    x = melody.salience_input(y, _posterior().posterior(y, melody.SAMPLE_RATE))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + ".part.npz")
     np.savez_compressed(tmp, x=x.astype(np.float16), duration_s=len(y) / melody.SAMPLE_RATE)

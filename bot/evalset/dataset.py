@@ -448,7 +448,6 @@ def build_dataset(
             "n_outside": n_outside,
             "n_nosong": nosong_per,
             "sung_share": sung_share,
-            "family": fam.name,
             "sample_rate": sample_rate,
             "formats": dict(formats),
         },
@@ -475,7 +474,7 @@ def build_dataset(
 
 
 def _real_distractors(out: Path, n: int, cache_dir: Path | None) -> list[dict]:
-    """Up to ``n`` real tracks of the held-out game-music packages, linked into ``songs/`` as
+    """Up to ``n`` real tracks of the held-out game-music packages, copied into ``songs/`` as
     catalog songs no query is of: a hum must still find its song among real music."""
     cache = (cache_dir or default_cache_dir()) / "realmusic"
     by_package: dict[str, list] = {}

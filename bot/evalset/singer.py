@@ -263,14 +263,12 @@ def sing(
     voiced_exc = (src + voice.breathiness * asp) * shimmer
     out = np.zeros(n)
     fade = int(0.02 * sr)
-    prev_end = -1.0
     for k, note in enumerate(notes):
         onset, vowel = split_syllable(note.syllable)
         a, b = int(note.start * sr), min(n, int((note.start + note.dur) * sr))
         if b - a < 4:
             continue
         nxt = notes[k + 1].start if k + 1 < len(notes) else None
-        legato = note.start - prev_end < 0.06
         sung_b = b if nxt is None or nxt - (note.start + note.dur) > 0.05 else \
             a + max(int(0.6 * (b - a)), int(voice.legato * (b - a)))
         lo, hi = max(0, a - fade), min(n, sung_b + fade)
@@ -288,15 +286,13 @@ def sing(
         env *= np.clip((m / sr - tt) / max(rel + fade / sr, 1e-3), 0, 1)
         env *= rng.uniform(0.7, 1.0) * np.exp(-tt * rng.uniform(0.0, 0.5))
         seg = voiced_exc[lo:hi]
-        vfreqs = VOWELS[vowel]
-        y = _parallel_tract(seg, vfreqs, voice.formant_scale, sr, voice.singers_formant_db) * env
+        y = _parallel_tract(seg, VOWELS[vowel], voice.formant_scale, sr, voice.singers_formant_db) * env
         if vowel in NASALS:  # a hum: the closed mouth's anti-resonances leave little above ~1 kHz
             y = signal.sosfilt(signal.butter(2, 1000.0 * voice.formant_scale, "low", fs=sr, output="sos"), y)
         c0 = lo + fade
         if onset:
-            y += _consonant(onset, c_len, seg, c0 - lo, voice, sr, rng, vowel, legato)
+            y += _consonant(onset, c_len, seg, c0 - lo, voice, sr, rng, vowel)
         out[lo:hi] += y
-        prev_end = note.start + note.dur
     out = signal.sosfilt(signal.butter(2, 60, "high", fs=sr, output="sos"), out)
     res = np.zeros(int(total * sr), dtype=np.float32)
     k = min(len(res), len(out))
@@ -306,7 +302,7 @@ def sing(
 
 
 def _consonant(onset: str, c_len: int, seg: np.ndarray, at: int, v: SingerVoice, sr: int,
-               rng: np.random.Generator, vowel: str, legato: bool) -> np.ndarray:
+               rng: np.random.Generator, vowel: str) -> np.ndarray:
     """The onset consonant's sound, placed in a note segment (zeros elsewhere)."""
     y = np.zeros(len(seg))
     c = _ALIASES.get(onset, _ALIASES.get(onset[-1], onset[-1]))
@@ -350,7 +346,7 @@ def hum_line(notes: Sequence[SungSyllable], voice: SingerVoice, *, sr: int = 160
              total_s: float | None = None, rng: np.random.Generator | None = None,
              syllable: str = "m") -> np.ndarray:
     """Hum ``notes`` (their syllables ignored) on one murmur: "m" (closed mouth), "hm" (a breath
-    before each phrase), "nm" (each note starts on "n"), "mm" (legato, no stops)."""
+    before each note), "nm" (each note starts on "n"), "mm" (legato, no stops)."""
     s = {"m": "m", "hm": "hm", "nm": "nm", "mm": "m"}[syllable]
     return sing([SungSyllable(x.start, x.dur, x.pitch, s) for x in notes], voice, sr=sr, total_s=total_s, rng=rng)
 
