@@ -54,7 +54,8 @@ async def main_async(args) -> None:
     for i in range(have.songs, args.songs):
         z = real[i % len(real)]
         shift = int(rng.integers(0, 600))
-        lm = lm_mod.Landmarks(z["hashes"], z["times"] + shift, float(z["duration_s"]) + shift / lm_mod.FRAME_RATE)
+        lm = lm_mod.Landmarks(z["hashes"], z["times"] + shift, float(z["duration_s"]) + shift / lm_mod.FRAME_RATE,
+                              z["peak_frames"] + shift, z["peak_bins"])
         await index.add(f"song-{i:06d}", lm)
         added_s += lm.duration_s
         if (i + 1) % 1000 == 0:

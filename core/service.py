@@ -621,8 +621,9 @@ class HumService:
                 if not batch:
                     break
                 found = await self.fingerprints.search(batch, top_k=10, song_ids=ids)
-                if accepted([f.hit for f in found]) is not None:
-                    return found[0]
+                hit = accepted([f.hit for f in found])
+                if hit is not None:
+                    return next(f for f in found if f.hit is hit)
         except BackendUnavailable:  # the other paths still answer
             log.warning("fingerprint index unavailable: searching without it")
         return None

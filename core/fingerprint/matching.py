@@ -13,6 +13,15 @@ absolute floor (:data:`MIN_ALIGNED`), and the best *other* song's alignment, whi
 chance gives this very query in this very catalog (a sustained tone, a drum loop or a genre's
 stock sounds collide with many songs at once; a bigger catalog raises the runner-up too).
 
+A recording too degraded for that (a 3 s clip, a loud bar) can still be its song's: the candidates
+are then *verified* (:func:`verify`). Each of the best :data:`VERIFY_CANDIDATES` songs is checked
+at the offset its votes gave, peak by peak: how many of the query's constellation peaks (every
+local maximum, not only the hashed ones) land on one of the song's, against how many land at the
+song's other offsets nearby — what chance gives *this* query on *this* song, loops and a steady
+beat included. A single peak survives a room far more often than a pair (a hash needs both of
+its peaks), so this counts several times the evidence of the votes. The best verified candidate is
+the answer when it stands :data:`MIN_VERIFIED_Z` robust standard deviations above that null.
+
 ``expected`` is also kept: how many alignments at least this strong a Poisson model of chance
 votes predicts for the catalog (a song with ``n`` votes over ``L`` offsets has
 ``λ = n · (2·TOL + 1) / L`` chance votes per window). It ranks ties, but it is *not* the
@@ -39,6 +48,24 @@ TOL = 1
 #: 5–13 accepted none of them and the most recordings (a plateau: the middle is taken).
 MIN_ALIGNED = 10
 RUNNER_UP_RATIO = 2.0
+#: Songs verified peak by peak (:func:`verify`): the best-aligned ten. On the fit split 93 % of
+#: recordings at 0–15 dB had their song among the top 5 of the votes, and every other one
+#: verified was beyond the top 30.
+VERIFY_CANDIDATES = 10
+#: A query peak meets a song peak within ±1 frame (16 ms) and ±1 bin (15.6 Hz), at the best of
+#: the offsets within ±VERIFY_SEARCH frames of the voted one (votes count within ±TOL of it).
+VERIFY_SEARCH = 2
+#: The null: the same count at NULL_OFFSETS offsets evenly spread over ±NULL_SPAN_S of the voted
+#: one (each also the best of its ±VERIFY_SEARCH), so the null sees the song's own repeats and
+#: density. Local (not the whole song) so that Elasticsearch fetches a few blocks, not the song.
+NULL_SPAN_S = 30.0
+NULL_OFFSETS = 300
+#: Accept the best verified candidate at ``z = (hits − median) / (1.4826 · MAD + 1)`` of at least
+#: this. Fit split of the real-music bench (bench/bench_fingerprint.py): its 60 negatives (unknown
+#: tracks, hums, tones and noise through the phone) reached at most 5.64 (a hum); 6.5 leaves 0.9
+#: above them and accepted, with the aligned-anchor rule, 91.4 % of the 0–15 dB, 6–15 s
+#: recordings (that rule alone: 84.3 %; 6.0–6.5 a plateau, 7.0 90.0 %, 8.0 87.1 %).
+MIN_VERIFIED_Z = 6.5
 #: Share of accepted alignments that named the right song on the fit split (every one of them:
 #: the confidence an accepted fingerprint answer carries into fusion).
 ACCEPTED_CONFIDENCE = 0.99
@@ -80,6 +107,11 @@ class FingerprintHit:
     votes: int
     expected: float
     speed: float
+    verified_z: float = 0.0  # :func:`verify`'s z at this offset (0: not verified)
+
+    @property
+    def offset_frames(self) -> int:
+        return int(round(self.offset_s * FRAME_RATE))
 
 
 
@@ -141,15 +173,66 @@ def match(variants: list[tuple[float, Landmarks]], postings: Postings, song_fram
 
 
 def accepted(hits: list[FingerprintHit]) -> FingerprintHit | None:
-    """The best hit when it is a recording of that song (see the module's rejection rule), else None.
+    """The hit that is a recording of its song (see the module's rejection rule), else None.
 
-    ``hits``: :func:`match`'s answer, most aligned first (one per song).
+    ``hits``: :func:`match`'s answer, most aligned first (one per song), verified or not. The most
+    aligned when its anchors decide; otherwise the best verified one, which need not be first.
     """
     if not hits:
         return None
     top = hits[0]
     runner_up = hits[1].aligned if len(hits) > 1 else 0
-    return top if top.aligned >= MIN_ALIGNED and top.aligned >= RUNNER_UP_RATIO * runner_up else None
+    if top.aligned >= MIN_ALIGNED and top.aligned >= RUNNER_UP_RATIO * runner_up:
+        return top
+    best = max(hits, key=lambda h: h.verified_z)
+    return best if best.verified_z >= MIN_VERIFIED_Z else None
+
+
+def null_window(offset_frames: int, query_frames: int) -> tuple[int, int]:
+    """The song frames :func:`verify` reads for an alignment at ``offset_frames``: (first, last)."""
+    span = int(NULL_SPAN_S * FRAME_RATE)
+    return offset_frames - span - VERIFY_SEARCH - 1, offset_frames + span + query_frames + VERIFY_SEARCH + 1
+
+
+def verify(query_peaks: tuple[np.ndarray, np.ndarray], song_peaks: tuple[np.ndarray, np.ndarray],
+           offset_frames: int, song_frames: int) -> float:
+    """How far a query's peaks meet a song's at ``offset_frames`` above what chance gives there.
+
+    ``query_peaks``: (frames (q,), bins (q,)) of the query's constellation (at the speed of the
+    alignment); ``song_peaks``: the song's, at least those of :func:`null_window`; ``song_frames``:
+    the song's length. Returns ``z``: the peaks met at the best offset within ±VERIFY_SEARCH,
+    in robust standard deviations (1.4826 · MAD, + 1 so that a flat null is not infinitely
+    exceeded) above the median of the same count at :data:`NULL_OFFSETS` offsets of
+    ±NULL_SPAN_S around it. 0 without peaks.
+    """
+    qf, qb = (np.asarray(a, np.int64) for a in query_peaks)
+    sf, sb = (np.asarray(a, np.int64) for a in song_peaks)
+    if not len(qf) or not len(sf):
+        return 0.0
+    q_end = int(qf.max())
+    first, last = null_window(offset_frames, q_end)
+    keep = (sf >= first) & (sf <= last)
+    sf, sb = sf[keep] - first, sb[keep]
+    n_bins = int(max(sb.max(initial=0), qb.max())) + 2
+    # The song's peaks dilated by the tolerance (±1 frame, ±1 bin): one lookup per query peak.
+    occupied = np.zeros((last - first + 1, n_bins + 1), bool)
+    for df in (-1, 0, 1):
+        for db in (-1, 0, 1):
+            occupied[np.clip(sf + df, 0, last - first), np.clip(sb + db, 0, n_bins)] = True
+
+    def met(offsets: np.ndarray) -> np.ndarray:
+        rows = qf[None, :] + offsets[:, None] - first
+        return occupied[rows, qb[None, :]].sum(1)
+
+    search = np.arange(-VERIFY_SEARCH, VERIFY_SEARCH + 1)
+    near = int(met(offset_frames + search).max())
+    span = int(NULL_SPAN_S * FRAME_RATE)
+    lo, hi = max(offset_frames - span, -q_end), min(offset_frames + span, song_frames)
+    centres = np.round(np.linspace(lo, max(lo, hi), NULL_OFFSETS)).astype(np.int64)
+    null = met((centres[:, None] + search[None, :]).ravel()).reshape(len(centres), -1).max(1)
+    median = float(np.median(null))
+    mad = float(np.median(np.abs(null - median)))
+    return (near - median) / (1.4826 * mad + 1.0)
 
 
 def _unique(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,25 +1,43 @@
 """The fingerprint index interface: landmark hashes per song, looked up by hash.
 
 A backend stores, for every song, the (hash, frame) pairs of its landmarks
-(:mod:`core.fingerprint.landmarks`) and answers "which songs hold these hashes, and when" —
-the postings a search votes on (:func:`core.fingerprint.matching.match`). Voting is the same
-for every backend and lives here, so the local store and Elasticsearch answer alike.
+(:mod:`core.fingerprint.landmarks`) and its constellation of peaks, and answers "which songs hold
+these hashes, and when" — the postings a search votes on (:func:`core.fingerprint.matching.match`)
+— and "which peaks has this song between these frames" — what the best-voted candidates are
+verified on (:func:`core.fingerprint.matching.verify`). Voting and verification are the same for
+every backend and live here, so the local store and Elasticsearch answer alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 
 from core.fingerprint.landmarks import Landmarks
-from core.fingerprint.matching import FingerprintHit, Postings, match
+from core.fingerprint.matching import (
+    VERIFY_CANDIDATES, FingerprintHit, Postings, accepted, match, null_window, verify)
 
 #: Version of what a backend stores: bumped with the landmark layout (core.fingerprint.landmarks),
 #: so an index of old hashes asks for ``humbot reindex`` instead of silently matching nothing.
-FORMAT = "landmarks-1"
+FORMAT = "landmarks-2"  # 2: each song's constellation stored beside its hashes
+
+
+def pack_peaks(frames: np.ndarray, bins: np.ndarray) -> bytes:
+    """Peaks sorted by frame: frame deltas (uint32) then bins (uint8, < 256 bins), deflated."""
+    deltas = np.diff(np.asarray(frames, np.int64), prepend=0).astype("<u4")
+    return zlib.compress(deltas.tobytes() + np.asarray(bins, np.uint8).tobytes(), 6)
+
+
+def unpack_peaks(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    raw = zlib.decompress(blob)
+    n = len(raw) // 5
+    frames = np.cumsum(np.frombuffer(raw, "<u4", n).astype(np.int64)).astype(np.int32)
+    return frames, np.frombuffer(raw, np.uint8, n, offset=4 * n).astype(np.int32)
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,12 @@ class FingerprintIndex(ABC):
         """
 
     @abstractmethod
+    async def constellations(self, windows: list[tuple[str, int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The stored peaks of songs between two frames: for each (song id, first, last), the
+        (frames (p,) int32, bins (p,) int32) of its peaks with ``first <= frame <= last``, in frame
+        order (empty for a song not stored)."""
+
+    @abstractmethod
     async def song_ids(self) -> set[str]: ...
 
     @abstractmethod
@@ -92,7 +116,9 @@ class FingerprintIndex(ABC):
 
     async def search(self, variants: list[tuple[float, Landmarks]], top_k: int = 10,
                      song_ids: frozenset[str] | None = None) -> list[FingerprintMatch]:
-        """The songs best aligned with a query, most aligned first (see :func:`core.fingerprint.matching.match`).
+        """The songs best aligned with a query, most aligned first (see :func:`core.fingerprint.matching.match`);
+        when their aligned anchors do not decide, the best candidates verified peak by peak
+        (``hit.verified_z``, :func:`core.fingerprint.matching.verify`; ~4 ms a candidate).
 
         ``variants``: (speed factor, landmarks of the query resampled by it).
         """
@@ -101,4 +127,24 @@ class FingerprintIndex(ABC):
             return []
         found = await self.lookup(hashes, song_ids)
         hits = await asyncio.to_thread(match, variants, found.postings, found.frames, found.catalog_frames, top_k)
-        return [FingerprintMatch(found.ids[h.song], h) for h in hits if h.song in found.ids]
+        hits = [h for h in hits if h.song in found.ids]
+        if accepted(hits) is None:  # the aligned anchors do not decide: verify the best candidates
+            hits = await self._verified(variants, hits, found)
+        return [FingerprintMatch(found.ids[h.song], h) for h in hits]
+
+    async def _verified(self, variants: list[tuple[float, Landmarks]], hits: list[FingerprintHit],
+                        found: Lookup) -> list[FingerprintHit]:
+        """``hits`` with the best :data:`VERIFY_CANDIDATES` verified peak by peak (their ``verified_z``)."""
+        candidates = hits[:VERIFY_CANDIDATES]
+        by_speed = {speed: lm for speed, lm in variants}
+        if not candidates or not any(len(lm.peak_frames) for lm in by_speed.values()):
+            return hits
+        windows = [(found.ids[h.song], *null_window(h.offset_frames, by_speed[h.speed].frames)) for h in candidates]
+        peaks = await self.constellations(windows)
+
+        def work() -> list[FingerprintHit]:
+            return [dataclasses.replace(h, verified_z=verify(
+                (by_speed[h.speed].peak_frames, by_speed[h.speed].peak_bins), p, h.offset_frames, found.frames[h.song]))
+                for h, p in zip(candidates, peaks)]
+
+        return await asyncio.to_thread(work) + hits[len(candidates):]

@@ -11,6 +11,8 @@ Layout: one document per (song, block of :data:`BLOCK_S` seconds of the song), i
 * ``payload``: the block's (hash, frame) rows, zlib-deflated little-endian ``uint32`` hashes then
   ``int32`` frames, base64 in a ``binary`` field (never indexed, no doc values: stored in
   ``_source`` only, which is all the second step reads);
+* ``peaks``: the block's constellation (the peaks a search verifies its candidates on), packed
+  as the local store packs a song's (frame deltas, then bins, deflated), base64, never indexed;
 * ``song_id`` (keyword), ``block``, ``n`` (rows in the block), ``frames`` (the song's length in
   frames, on every block: voting needs it for each song it sees) and ``song_frames`` (the same, on
   block 0 only, so that a plain ``sum`` / ``value_count`` aggregation gives the catalog's frames and
@@ -27,7 +29,9 @@ into chunks of :data:`QUERY_CHUNK` terms (fewer if the cluster's cap is lower), 
 chunk in one ``_msearch``; a block's count is the sum of its counts over the chunks whose top
 :data:`CHUNK_BLOCKS` it is in. (2) *Their postings*: an
 ``mget`` of those blocks' payloads, decoded here and cut to the rows whose hash is in the query.
-Offset voting is then the same :func:`~core.fingerprint.matching.match` as the local store's.
+Offset voting is then the same :func:`~core.fingerprint.matching.match` as the local store's,
+and the verification of its best candidates reads their peaks with one more ``mget`` of the
+blocks around each alignment (:meth:`ElasticsearchFingerprintIndex.constellations`).
 
 What the first step loses, compared with the local store (every occurrence of every hash):
 the postings of the blocks that did not make the top. For a real recording that is nothing — the
@@ -73,7 +77,7 @@ from core.fingerprint.landmarks import FRAME_RATE, Landmarks
 from core.fingerprint.matching import Postings
 from core.index.elasticsearch import (
     _TRANSIENT_STATUS, MAX_CHUNK_BYTES, _error_type, _transient, fast, make_client, server_version)
-from core.index.fingerprint_base import FORMAT, FingerprintIndex, FingerprintStats, Lookup
+from core.index.fingerprint_base import FORMAT, FingerprintIndex, FingerprintStats, Lookup, pack_peaks, unpack_peaks
 from core.settings import ElasticsearchConfig
 
 log = logging.getLogger(__name__)
@@ -126,15 +130,18 @@ def blocks_of(song_id: str, lm: Landmarks) -> list[tuple[str, dict[str, Any]]]:
     block = times // BLOCK_FRAMES
     order = np.argsort(block, kind="stable")
     hashes, times, block = hashes[order], times[order], block[order]
-    numbers, starts = np.unique(block, return_index=True)
-    bounds = dict(zip(numbers.tolist(), zip(starts.tolist(), [*starts[1:].tolist(), len(block)])))
-    bounds.setdefault(0, (0, 0))
+    peak_frames, peak_bins = np.asarray(lm.peak_frames, np.int32), np.asarray(lm.peak_bins, np.int32)
+    peak_block = peak_frames // BLOCK_FRAMES  # frames are sorted: so are their blocks
+    numbers = sorted({0, *np.unique(block).tolist(), *np.unique(peak_block).tolist()})
     docs = []
-    for b in sorted(bounds):
-        lo, hi = bounds[b]
+    for b in numbers:
+        lo, hi = np.searchsorted(block, b, "left"), np.searchsorted(block, b, "right")
+        plo, phi = np.searchsorted(peak_block, b, "left"), np.searchsorted(peak_block, b, "right")
         h, t = hashes[lo:hi], times[lo:hi]
         src: dict[str, Any] = {"song_id": song_id, "block": b, "frames": lm.frames, "n": int(hi - lo),
-                               "hashes": " ".join(map(str, np.unique(h).tolist())), "payload": _pack(h, t)}
+                               "hashes": " ".join(map(str, np.unique(h).tolist())), "payload": _pack(h, t),
+                               "peaks": base64.b64encode(pack_peaks(peak_frames[plo:phi] - b * BLOCK_FRAMES,
+                                                                     peak_bins[plo:phi])).decode("ascii")}
         if b == 0:
             src["song_frames"] = lm.frames
         docs.append((_doc_id(song_id, b), src))
@@ -157,6 +164,7 @@ def index_body(shards: int, replicas: int) -> dict[str, Any]:
                 "hashes": {"type": "text", "analyzer": "whitespace", "similarity": "boolean",
                            "norms": False, "index_options": "docs"},
                 "payload": {"type": "binary"},
+                "peaks": {"type": "binary"},
             },
         },
     }
@@ -375,6 +383,26 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
             return Lookup(Postings.empty(), {}, {}, catalog_frames)
         return Lookup(Postings(np.concatenate(parts_h), np.concatenate(parts_s), np.concatenate(parts_t)),
                       ids, frames, catalog_frames)
+
+    async def constellations(self, windows: list[tuple[str, int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        ids = sorted({_doc_id(song_id, b) for song_id, first, last in windows
+                      for b in range(max(0, first // BLOCK_FRAMES), max(0, last // BLOCK_FRAMES) + 1)})
+        with self._errors():
+            got = await self._fast.mget(index=self.name, ids=ids, source_includes=["block", "peaks"]) if ids else {"docs": []}
+        blocks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for d in got["docs"]:
+            if d.get("found") and d["_source"].get("peaks"):
+                f, b = unpack_peaks(base64.b64decode(d["_source"]["peaks"]))
+                blocks[d["_id"]] = (f + int(d["_source"]["block"]) * BLOCK_FRAMES, b)
+        out = []
+        for song_id, first, last in windows:
+            parts = [blocks[i] for b in range(max(0, first // BLOCK_FRAMES), max(0, last // BLOCK_FRAMES) + 1)
+                     if (i := _doc_id(song_id, b)) in blocks]
+            frames = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
+            bins = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int32)
+            keep = (frames >= first) & (frames <= last)
+            out.append((frames[keep].astype(np.int32), bins[keep].astype(np.int32)))
+        return out
 
     async def song_ids(self) -> set[str]:
         with self._errors():

@@ -7,7 +7,8 @@ row per query hash and turns the blobs into arrays with one ``np.frombuffer``: a
 1,000 songs, which held the GIL long enough to slow the melody path beside it (query total p50
 955 → 1,611 ms; BENCHMARKS.md §6). Nothing is held in memory, so the store is sized by the disk. ``songs`` keeps each song's integer key, its
 length in frames, and its distinct hashes (delta-coded and compressed), which is what a delete
-looks up instead of scanning the table. Every add and delete is one transaction (WAL), so several
+looks up instead of scanning the table. ``constellations`` holds each song's peaks (frames
+delta-coded, then bins, deflated: ≈ 0.3 MB an hour), read whole for the few songs a search verifies. Every add and delete is one transaction (WAL), so several
 processes share one store and a crash leaves a song either fully there or absent.
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 from core.errors import IndexMismatch
 from core.fingerprint.landmarks import FRAME_RATE, Landmarks
 from core.fingerprint.matching import Postings
-from core.index.fingerprint_base import FORMAT, FingerprintIndex, FingerprintStats, Lookup
+from core.index.fingerprint_base import FORMAT, FingerprintIndex, FingerprintStats, Lookup, pack_peaks, unpack_peaks
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,6 +34,7 @@ CREATE TABLE IF NOT EXISTS songs (
     distinct_hashes BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS postings (hash INTEGER PRIMARY KEY, rows BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS constellations (key INTEGER PRIMARY KEY, peaks BLOB NOT NULL);
 """
 
 
@@ -88,6 +90,7 @@ class LocalFingerprintIndex(FingerprintIndex):
         def work(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("DELETE FROM postings")
+                db.execute("DELETE FROM constellations")
                 db.execute("DELETE FROM songs")
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (json.dumps(FORMAT),))
 
@@ -109,6 +112,7 @@ class LocalFingerprintIndex(FingerprintIndex):
                 (kept.append((rest.tobytes(), h)) if len(rest) else emptied.append((h,)))
         db.executemany("UPDATE postings SET rows = ? WHERE hash = ?", kept)
         db.executemany("DELETE FROM postings WHERE hash = ?", emptied)
+        db.execute("DELETE FROM constellations WHERE key = ?", (key,))
         db.execute("DELETE FROM songs WHERE key = ?", (key,))
         return True
 
@@ -119,6 +123,8 @@ class LocalFingerprintIndex(FingerprintIndex):
                 self._delete(db, song_id)
                 key = db.execute("INSERT INTO songs (song_id, frames, n, distinct_hashes) VALUES (?, ?, ?, ?)",
                                  (song_id, landmarks.frames, len(landmarks), _pack(distinct))).lastrowid
+                db.execute("INSERT OR REPLACE INTO constellations VALUES (?, ?)",
+                           (key, pack_peaks(landmarks.peak_frames, landmarks.peak_bins)))
                 # Sorted by hash: one appended run of (key, frame) pairs per distinct hash, written
                 # in hash order (the B-tree walked once instead of jumped around).
                 order = np.lexsort((landmarks.times, landmarks.hashes))
@@ -165,6 +171,22 @@ class LocalFingerprintIndex(FingerprintIndex):
                 arr = arr[np.isin(arr[:, 1], list(songs))]
             return Lookup(Postings(arr[:, 0].astype(np.uint32), arr[:, 1], arr[:, 2].astype(np.int32)),
                           {k: v[0] for k, v in songs.items()}, {k: v[1] for k, v in songs.items()}, int(total))
+
+        return await asyncio.to_thread(self._run, work)
+
+    async def constellations(self, windows: list[tuple[str, int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        def work(db: sqlite3.Connection) -> list[tuple[np.ndarray, np.ndarray]]:
+            ids = sorted({w[0] for w in windows})
+            blobs = dict(db.execute(
+                "SELECT s.song_id, c.peaks FROM songs s JOIN constellations c ON c.key = s.key "
+                "WHERE s.song_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)).fetchall())
+            peaks = {i: unpack_peaks(b) for i, b in blobs.items()}
+            out = []
+            for song_id, first, last in windows:
+                frames, bins = peaks.get(song_id, (np.zeros(0, np.int32), np.zeros(0, np.int32)))
+                lo, hi = np.searchsorted(frames, first, "left"), np.searchsorted(frames, last, "right")
+                out.append((frames[lo:hi], bins[lo:hi]))
+            return out
 
         return await asyncio.to_thread(self._run, work)
 
