@@ -96,3 +96,22 @@ async def test_reindex_rebuilds_the_fingerprints(tmp_path: Path) -> None:
         assert res.results[0].song.song_id == song.song_id and "fingerprint" in res.results[0].scores
     finally:
         await svc.close()
+
+
+async def test_a_recording_of_a_song_kept_in_two_versions_is_still_answered(tmp_path: Path) -> None:
+    """Two versions of one recording align the same anchors (the runner-up is the other version,
+    so the anchors alone can never be twice it): verification answers, with one of them."""
+    svc = build_service(melody_only_config(tmp_path))
+    await svc.start()
+    try:
+        ids = {seed: (await svc.add_song(encode(tune(seed), "flac"), filename=f"s{seed}.flac")).song.song_id
+               for seed in (1, 2, 3)}
+        louder = np.concatenate([np.zeros(SR, np.float32), tune(2) * 1.5]).astype(np.float32)
+        again = await svc.add_song(encode(louder, "mp3"), filename="s2-remaster.mp3", on_duplicate="version")
+        assert again.created
+        res = await svc.search(_phone_recording(2, 9.0, 12.0, snr_db=15.0), filename="q.ogg")
+        top = res.results[0]
+        assert res.match and top.song.song_id in {ids[2], again.song.song_id}
+        assert "fingerprint" in top.scores and top.confidence >= 0.99
+    finally:
+        await svc.close()
