@@ -108,6 +108,26 @@ def plan_queries(catalog: list[realmusic.Track], unknown: list[realmusic.Track],
     return plans
 
 
+def plan_negatives(unknown: list[realmusic.Track], n: int, seed: int) -> list[dict]:
+    """``n`` more negatives per split, drawn apart from :func:`plan_queries` (another generator,
+    ids ``<split>-neg-NNNN``), so that its queries and their cache keep their meaning: 60 %
+    recordings of unknown tracks, 20 % hums, 20 % tones and noise; same SNRs, lengths and noises."""
+    rng = np.random.default_rng([seed, 1])
+    plans = []
+    for split in realmusic.SPLITS:
+        unk = [t for t in unknown if t.split == split]
+        for i in range(n):
+            kind = "unknown" if i % 5 < 3 else ("hum" if i % 5 == 3 else "nosong")
+            track = unk[int(rng.integers(len(unk)))] if kind == "unknown" else None
+            plans.append(dict(query_id=f"{split}-neg-{i:04d}", kind=kind, split=split,
+                              track_id=track.track_id if track else None, path_in=str(track.path) if track else None,
+                              length_s=float(LENGTHS[i % len(LENGTHS)]), snr_db=float(SNRS[(i // 4) % len(SNRS)]),
+                              noise=NOISES[(i // 24) % len(NOISES)], speed=float(rng.choice([1.0] * 6 + [0.98, 1.02])),
+                              other=str(unk[int(rng.integers(len(unk)))].path), seed=int(rng.integers(2**31)),
+                              start_frac=float(rng.uniform(0.05, 0.85))))
+    return plans
+
+
 def _random_hum(rng: np.random.Generator, length_s: float) -> np.ndarray:
     notes, t, pitch = [], 0.2, float(rng.uniform(50, 62))
     while t < length_s - 0.5:
@@ -156,6 +176,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("eval-data/fp"))
     ap.add_argument("--queries", type=int, default=200, help="queries per split")
+    ap.add_argument("--negatives", type=int, default=0,
+                    help="more negatives per split (60 %% unknown tracks, 20 %% hums, 20 %% tones and noise)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--speeds", default=",".join(map(str, lm_mod.SPEEDS)))
@@ -227,6 +249,7 @@ def main() -> None:
     unknown = [t for t in unknown if t.track_id not in {c for c, _ in copies}]
     print(f"unknown tracks that are copies of catalog songs, left out: {len(copies)} {copies}")
     plans = plan_queries(catalog, unknown, args.queries, args.seed)
+    plans += plan_negatives(unknown, args.negatives, args.seed)
     q_dir = work / f"queries-v{PLAN_VERSION}-{args.seed}"
     q_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -332,6 +355,13 @@ def report(outcomes: list[dict]) -> None:
             if sel:
                 fa = sum(o["accepted"] for o in sel)
                 print(f"{kind:8s} answered as a match: {fa} of {len(sel)} ({100 * fa / len(sel):.1f} %)")
+        neg = [o for o in rows if o["kind"] != "recording"]
+        if neg:
+            fa = sum(o["accepted"] for o in neg)
+            best = sorted((max(o["verified_z"], default=0.0) for o in neg), reverse=True)
+            print(f"all negatives answered as a match: {fa} of {len(neg)} ({100 * fa / len(neg):.1f} %); "
+                  f"their best verified z: {', '.join(f'{z:.2f}' for z in best[:5])}; "
+                  f"99th percentile {np.percentile(best, 99):.2f}")
         wrong = sum(1 for o in rec if o["accepted"] and not o["found"])
         print(f"recordings accepted with the wrong song: {wrong}")
 
