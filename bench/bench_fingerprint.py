@@ -97,15 +97,22 @@ def plan_queries(catalog: list[realmusic.Track], unknown: list[realmusic.Track],
             kind = "recording" if i < int(n * 0.7) else ("unknown" if i < int(n * 0.85) else "hum" if i % 2 else "nosong")
             pool = cat if kind == "recording" else unk
             track = pool[int(rng.integers(len(pool)))] if kind in ("recording", "unknown") else None
-            plans.append(dict(query_id=f"{split}-{i:04d}", kind=kind, split=split,
-                              track_id=track.track_id if track else None, path_in=str(track.path) if track else None,
-                              length_s=float(LENGTHS[i % len(LENGTHS)]), snr_db=float(SNRS[(i // 4) % len(SNRS)]),
-                              noise=NOISES[(i // 24) % len(NOISES)], speed=float(rng.choice([1.0] * 6 + [0.98, 1.02])),
-                              # Music from another song: a track that is not in the catalog (the
-                              # right answer for a catalog song playing underneath is that song).
-                              other=str(unk[int(rng.integers(len(unk)))].path), seed=int(rng.integers(2**31)),
-                              start_frac=float(rng.uniform(0.05, 0.85))))
+            plans.append(_plan(f"{split}-{i:04d}", kind, split, track, i, unk, rng))
     return plans
+
+
+def _plan(query_id: str, kind: str, split: str, track: realmusic.Track | None, i: int,
+          unknown: list[realmusic.Track], rng: np.random.Generator) -> dict:
+    """One query's plan: the ``i``-th's length, SNR and noise, then its draws from ``rng`` in a
+    fixed order (speed, the other song, the seed, where it starts), which the cache relies on."""
+    return dict(query_id=query_id, kind=kind, split=split,
+                track_id=track.track_id if track else None, path_in=str(track.path) if track else None,
+                length_s=float(LENGTHS[i % len(LENGTHS)]), snr_db=float(SNRS[(i // 4) % len(SNRS)]),
+                noise=NOISES[(i // 24) % len(NOISES)], speed=float(rng.choice([1.0] * 6 + [0.98, 1.02])),
+                # Music from another song: a track that is not in the catalog (the right answer
+                # for a catalog song playing underneath is that song).
+                other=str(unknown[int(rng.integers(len(unknown)))].path), seed=int(rng.integers(2**31)),
+                start_frac=float(rng.uniform(0.05, 0.85)))
 
 
 def plan_negatives(unknown: list[realmusic.Track], n: int, seed: int) -> list[dict]:
@@ -119,12 +126,7 @@ def plan_negatives(unknown: list[realmusic.Track], n: int, seed: int) -> list[di
         for i in range(n):
             kind = "unknown" if i % 5 < 3 else ("hum" if i % 5 == 3 else "nosong")
             track = unk[int(rng.integers(len(unk)))] if kind == "unknown" else None
-            plans.append(dict(query_id=f"{split}-neg-{i:04d}", kind=kind, split=split,
-                              track_id=track.track_id if track else None, path_in=str(track.path) if track else None,
-                              length_s=float(LENGTHS[i % len(LENGTHS)]), snr_db=float(SNRS[(i // 4) % len(SNRS)]),
-                              noise=NOISES[(i // 24) % len(NOISES)], speed=float(rng.choice([1.0] * 6 + [0.98, 1.02])),
-                              other=str(unk[int(rng.integers(len(unk)))].path), seed=int(rng.integers(2**31)),
-                              start_frac=float(rng.uniform(0.05, 0.85))))
+            plans.append(_plan(f"{split}-neg-{i:04d}", kind, split, track, i, unk, rng))
     return plans
 
 
