@@ -6,7 +6,7 @@ FROM ${BASE_IMAGE}
 
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg fluidsynth fluid-soundfont-gm \
+ && apt-get install -y --no-install-recommends ffmpeg \
     $(command -v python3 >/dev/null || echo python3) python3-venv \
  && rm -rf /var/lib/apt/lists/*
 
@@ -15,8 +15,7 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY core ./core
 COPY adapters ./adapters
-RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip && /opt/venv/bin/pip install . \
- && /opt/venv/bin/pip install --no-deps basic-pitch==0.4.0
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip && /opt/venv/bin/pip install .
 COPY config.yaml ./config.yaml
 
 ENV PATH=/opt/venv/bin:$PATH HUMBOT_CONFIG=/app/config.yaml

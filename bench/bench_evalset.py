@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.evalset import build_dataset, demo_dataset, load_melodies
+from evaluation.evalset import build_dataset, demo_dataset, load_melodies
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """Landmark fingerprints on real music recorded by a phone in a noisy room (issue 15).
 
-The catalog: real tracks of Debian's game-music packages (``bot.evalset.realmusic``), 80 % of
+The catalog: real tracks of Debian's game-music packages (``evaluation.evalset.realmusic``), 80 % of
 each package's tracks; the other 20 % are *unknown* recordings. Queries: excerpts of 3–15 s
-through ``bot.evalset.phone`` (loudspeaker, room, crowd/traffic/pink/another song at −5…+20 dB,
+through ``evaluation.evalset.phone`` (loudspeaker, room, crowd/traffic/pink/another song at −5…+20 dB,
 mic, AGC, Opus 12–32 kb/s), some 2 % fast or slow; negatives: unknown tracks recorded alike,
 hums of random tunes, and no-song sounds (held notes, sirens, noise, drums).
 
@@ -33,8 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.evalset import effects, phone, realmusic  # noqa: E402
-from bot.evalset.hum import HumNote, hum, random_voice  # noqa: E402
+from evaluation.evalset import effects, phone, realmusic  # noqa: E402
+from evaluation.evalset.hum import HumNote, hum, random_voice  # noqa: E402
 from core import audio  # noqa: E402
 from core.errors import HumbotError  # noqa: E402
 from core.fingerprint import landmarks as lm_mod  # noqa: E402

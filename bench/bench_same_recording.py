@@ -3,7 +3,7 @@
 Pairs, each compared with :func:`core.same_recording.compare` on prints of the decoded files
 (decoded as the import decodes them: ffmpeg to 32 kHz mono):
 
-(a) the same recording: songs of the evaluation generator (``bot.evalset``: a folk tune arranged
+(a) the same recording: songs of the evaluation generator (``evaluation.evalset``: a folk tune arranged
     and rendered with fluidsynth) against copies made with the real ffmpeg — MP3, Opus and AAC at
     several bit rates, another sample rate, ±6 dB, trimmed 0.5–5 s at the start or end, padded
     with 1–3 s of silence, and a mild "remaster" (bass and treble shelves plus a compressor);
@@ -89,7 +89,7 @@ def flac_of(y: np.ndarray, rate: int, path: Path) -> Path:
 
 # -- renders ------------------------------------------------------------------------------------
 def render_plan(plan, path: Path) -> Path:
-    from bot.evalset.render import render_song
+    from evaluation.evalset.render import render_song
 
     render_song(plan, path, fmt="flac")
     return path
@@ -126,8 +126,8 @@ def render_chorale(name: str, path: Path, *, qpm: float = 72.0, tonic_pc: int = 
     """All four voices of a chorale on a church organ, at ``qpm``, moved to the key of ``tonic_pc``."""
     from music21 import corpus, interval
 
-    from bot.evalset.arrange import NoteEvent, Part
-    from bot.evalset.render import fluidsynth
+    from evaluation.evalset.arrange import NoteEvent, Part
+    from evaluation.evalset.render import fluidsynth
 
     score = corpus.parse(f"bach/{name}")
     key = score.analyze("key")
@@ -158,8 +158,8 @@ def main() -> None:
 
     from audio_fixtures import reharmonised, tune
 
-    from bot.evalset.arrange import plan_song
-    from bot.evalset.scores import load_melodies
+    from evaluation.evalset.arrange import plan_song
+    from evaluation.evalset.scores import load_melodies
 
     same: list[tuple[int, str, float]] = []  # (group, kind, similarity)
     diff: list[tuple[int, str, float]] = []

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.config import load_config
-from bot.evaluate import reliability_table, variant_config
+from evaluation.evaluate import reliability_table, variant_config
 from bot.wiring import build_service
 from core import calibration, evidence
 from core.catalog import SONG_ID_LEN, sha256_of

@@ -1,7 +1,7 @@
 """The fingerprint path on a ``humbot eval`` data set: does it answer anything but recordings?
 
 Issue 15 asks that the fingerprint path leave hummed and sung queries to the melody path. This
-indexes the landmarks of every catalog song of an evaluation set (``python -m bot.evalset``:
+indexes the landmarks of every catalog song of an evaluation set (``python -m evaluation.evalset``:
 family A or B) in a fresh local store and runs *every* query through the same search and
 acceptance rule as the service (the song's own speed first, then the other four), then counts,
 per query kind, how many the fingerprint answered and how many of those with the wrong song.

@@ -1,7 +1,7 @@
 """Pitch trackers on hummed and sung queries, scored against the notes as performed.
 
 Each tracker reads every ``hummed`` and ``sung`` query of one or more evaluation sets
-(``python -m bot.evalset``: ``manifest.json``, ``queries/<id>.ogg``, ``truth/queries/<id>.json``)
+(``python -m evaluation.evalset``: ``manifest.json``, ``queries/<id>.ogg``, ``truth/queries/<id>.json``)
 as the bot would (16 kHz, :func:`core.audio.decode_bytes`), is voiced at its documented default
 threshold, limited to the melody band (:data:`core.embedders.melody.FMIN_HZ` …
 :data:`~core.embedders.melody.FMAX_HZ`, outside it: unvoiced) and resampled to the contour's

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from bot.config import load_config
-from bot.evaluate import run_eval, variant_config
+from evaluation.evaluate import run_eval, variant_config
 
 
 def main() -> None:

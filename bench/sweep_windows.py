@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.config import load_config
-from bot.evaluate import variant_config
+from evaluation.evaluate import variant_config
 from bot.wiring import build_service
 from core.embedders.melody import MelodyEmbedder
 from core.fusion import fuse

@@ -448,10 +448,22 @@ def discord_sync(ctx: typer.Context) -> None:
 
 
 # -- demo ------------------------------------------------------------------------------------
+def _require_eval_extra(command: str) -> None:
+    """Stop with how to install the ``eval`` extra when ``command`` needs it and it is missing."""
+    from evaluation import MissingExtra, require_extra
+
+    try:
+        require_extra(command)
+    except MissingExtra as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def demo(ctx: typer.Context,
          out: Annotated[Path, typer.Option(help="Where the demo catalog, data and clips go.")] = Path("demo-data")) -> None:
     """Build a small catalog from public-domain melodies rendered locally, then search hummed queries."""
+    _require_eval_extra("demo")
     from bot.demo import run_demo
 
     state = _state(ctx)
@@ -477,9 +489,10 @@ def eval_cmd(ctx: typer.Context,
              family: Annotated[str, typer.Option(help="Data set generator: a (every choice is made on its fit split) or b (other means; only reported).")] = "a") -> None:
     """Render the evaluation set and report, per split: top-1/top-5/MRR per query kind, false matches
     of out-of-catalog and no-song queries, calibration, latency."""
-    from bot.evalset import build_dataset
-    from bot.evalset.dataset import FAMILIES
-    from bot.evaluate import SPLITS, run_eval, variant_config
+    _require_eval_extra("eval")
+    from evaluation.evalset import build_dataset
+    from evaluation.evalset.dataset import FAMILIES
+    from evaluation.evaluate import SPLITS, run_eval, variant_config
 
     if split not in SPLITS:
         raise typer.BadParameter(f"--split must be one of {', '.join(SPLITS)}")

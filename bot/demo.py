@@ -19,7 +19,7 @@ from core.errors import IndexMismatch
 
 
 async def _demo(cfg: Config, out: Path) -> int:
-    from bot.evalset import demo_dataset
+    from evaluation.evalset import demo_dataset
 
     print(f"Rendering the demo catalog into {out / 'dataset'} (public-domain melodies, FluidSynth)…")
     manifest = demo_dataset(out / "dataset")

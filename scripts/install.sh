@@ -38,12 +38,9 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PYTHON" -m venv .venv
 fi
-echo "==> pip install -e .[test]"
+echo "==> pip install -e .[test,eval]"
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
-# Basic Pitch's ONNX model only (core/embedders/pitch_posterior.py): its declared dependencies
-# would pull TensorFlow, which nothing here uses.
-.venv/bin/python -m pip install -q --no-deps "basic-pitch==0.4.0"
+.venv/bin/python -m pip install -q -e ".[test,eval]"
 
 if [ "$WITH_ES" = 1 ]; then
   echo "==> Elasticsearch test server"

@@ -37,8 +37,8 @@ def tune_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def melodies(tune_cache: Path) -> list:
-    """Ten real tunes from music21's corpus (bot.evalset), parsed once per session."""
-    from bot.evalset.scores import load_melodies
+    """Ten real tunes from music21's corpus (evaluation.evalset), parsed once per session."""
+    from evaluation.evalset.scores import load_melodies
 
     return load_melodies(10, cache_dir=tune_cache, workers=2)
 

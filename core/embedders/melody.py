@@ -107,7 +107,7 @@ def song_contour(samples: np.ndarray, posterior: np.ndarray, cqt: np.ndarray | N
     Viterbi path over a CQT harmonic sum averaged with the posterior, biased towards high
     pitches). That tracker followed the harmony or the chords wherever they were louder or
     higher than the tune; the network learned which voice is the tune from 504 generated songs
-    (festival and 32 synthetic voices, scripts/train_salience.py). On family B's sung songs, by
+    (festival and 32 synthetic voices, evaluation.train_salience). On family B's sung songs, by
     12 voices it never heard, it follows 80.4 % of frames (weights trained on festival only:
     68.8 %; BENCHMARKS.md §9).
     ``cqt``, if given, is the song's :func:`whitened_log_cqt`, computed elsewhere (in parallel).

@@ -2,9 +2,9 @@
 
 Basic Pitch is a small CNN trained on mixes of instruments and voices; its "contour" output is,
 per frame, the probability that some source sounds at each pitch (3 bins per semitone from A0).
-Its ONNX weights ship inside the ``basic-pitch`` wheel. Only that file is used, through
-onnxruntime: the package itself would pull TensorFlow, so ``scripts/install.sh`` installs it with
-``--no-deps``, and it is located with ``find_spec`` (which does not run its ``__init__``).
+Its ONNX weights (228 kB, Apache 2.0) are vendored from the ``basic-pitch==0.4.0`` wheel in
+``weights/basic_pitch/`` with their licence: the package itself declares TensorFlow as a
+dependency, which nothing here uses. The file runs through onnxruntime.
 
 Audio is cut into the model's 2 s windows with 30 frames of overlap, exactly as
 ``basic_pitch.inference.run_inference`` does, and the overlaps are trimmed off again.
@@ -12,7 +12,6 @@ Audio is cut into the model's 2 s windows with 30 frames of overlap, exactly as
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import librosa
@@ -33,12 +32,14 @@ _STEP = _WINDOW - _OVERLAP_FRAMES * HOP
 _BATCH = 16  # windows per model call (32 s of audio)
 
 
+#: Basic Pitch's ICASSP 2022 model, unchanged from its wheel (weights/basic_pitch/README.md).
+MODEL_PATH = Path(__file__).with_name("weights") / "basic_pitch" / "nmp.onnx"
+
+
 def model_path() -> Path:
-    spec = importlib.util.find_spec("basic_pitch")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(detail="the melody embedder needs the basic-pitch package: run scripts/install.sh "
-                                 "(it does `pip install --no-deps basic-pitch==0.4.0`)")
-    return Path(next(iter(spec.submodule_search_locations))) / "saved_models" / "icassp_2022" / "nmp.onnx"
+    if not MODEL_PATH.is_file():
+        raise ConfigError(detail=f"Basic Pitch's model file is missing ({MODEL_PATH}): reinstall humbot")
+    return MODEL_PATH
 
 
 class PitchPosterior:

@@ -201,6 +201,24 @@ def test_serve_without_adapters_says_so(tmp_path: Path) -> None:
     assert out.returncode == 1 and "No adapter is enabled" in out.stderr
 
 
+def test_the_bot_runs_without_the_eval_extra_and_eval_says_how_to_install_it(tmp_path: Path) -> None:
+    # A Python where music21, mido and matplotlib cannot be imported, as after `pip install .`.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import sys\nsys.modules.update(dict.fromkeys(['music21', 'mido', 'matplotlib']))\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "d"), "embedders": {"panns": {"enabled": False}}}))
+    assert "Run the configured chat adapters" in humbot("serve", "--help", config=cfg, env=env).stdout
+    assert "songs:     0 in catalog" in humbot("status", config=cfg, env=env).stdout
+    for command in ("eval", "demo"):
+        out = humbot(command, config=cfg, env=env, check=False)
+        assert out.returncode == 1, out
+        assert f"`humbot {command}` needs the evaluation extra" in out.stderr
+        assert "pip install 'humbot[eval]'" in out.stderr and "Traceback" not in out.stderr
+
+
 class _OneFile(http.server.BaseHTTPRequestHandler):
     body = b""
 

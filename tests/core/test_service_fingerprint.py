@@ -9,7 +9,7 @@ import numpy as np
 from audio_fixtures import SR, encode, tune
 from service_fixtures import melody_only_config, voice_note
 
-from bot.evalset import phone
+from evaluation.evalset import phone
 from bot.wiring import build_service
 from core import audio
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from bot.evalset.arrange import plan_song
-from bot.evalset.effects import decode
-from bot.evalset.render import render_song
+from evaluation.evalset.arrange import plan_song
+from evaluation.evalset.effects import decode
+from evaluation.evalset.render import render_song
 from core.embedders import melody, salience_net as sn
 from core.errors import ConfigError
 
@@ -76,8 +76,8 @@ def test_a_voice_it_never_heard_is_tracked_over_a_band_in_a_new_soundfont(
     under a MuseScore General band, neither of which the network was trained on. Measured on
     these two songs: 73 % and 66 % of melody frames with the weights trained on festival's
     voices only (salience-1), 85 % and 86 % with salience-2."""
-    from bot.evalset import singer as synth
-    from bot.evalset.instruments import FAMILY_B_SOUNDFONTS
+    from evaluation.evalset import singer as synth
+    from evaluation.evalset.instruments import FAMILY_B_SOUNDFONTS
 
     m = min(melodies, key=lambda m: m.seconds())
     plan = plan_song(m, np.random.default_rng(seed), song_id=f"t{seed}", sung=True, soundfonts=FAMILY_B_SOUNDFONTS,

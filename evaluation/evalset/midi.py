@@ -7,7 +7,7 @@ from pathlib import Path
 
 import mido
 
-from bot.evalset.arrange import Part
+from evaluation.evalset.arrange import Part
 
 #: 480 ticks a beat at 120 BPM: one tick is 1/960 s, so seconds map to ticks exactly enough.
 _TPB = 480

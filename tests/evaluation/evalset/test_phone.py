@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from bot.evalset import effects, phone
-from bot.evalset.phone import NOISES, OPUS_KBPS, PhoneChannel, draw_channel, record, through_phone
+from evaluation.evalset import effects, phone
+from evaluation.evalset.phone import NOISES, OPUS_KBPS, PhoneChannel, draw_channel, record, through_phone
 
 SR = 16000
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.evalset import instruments as gm
-from bot.evalset import singer as synth
-from bot.evalset.effects import Master
-from bot.evalset.festival import SINGERS, Singer
-from bot.evalset.scores import Melody
+from evaluation.evalset import instruments as gm
+from evaluation.evalset import singer as synth
+from evaluation.evalset.effects import Master
+from evaluation.evalset.festival import SINGERS, Singer
+from evaluation.evalset.scores import Melody
 
 #: Song lengths this generator aims for (seconds, including intro and outro).
 MIN_SONG_S, MAX_SONG_S = 30.0, 90.0

@@ -1,5 +1,5 @@
 """Render a :class:`SongPlan` to an audio file: fluidsynth for the band and an instrumental lead,
-festival or :mod:`bot.evalset.singer` for a sung lead, numpy for the mix, ffmpeg for the file.
+festival or :mod:`evaluation.evalset.singer` for a sung lead, numpy for the mix, ffmpeg for the file.
 
 The band and the lead are rendered separately so the mix can set the melody's level exactly
 (``plan.melody_db``: lead RMS over band RMS where the melody plays); the two may come from
@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from bot.evalset import effects
-from bot.evalset import singer as synth
-from bot.evalset.arrange import SongPlan
-from bot.evalset.festival import FESTIVAL_SR, SungNote, sing
-from bot.evalset.instruments import soundfont
-from bot.evalset.midi import write_midi
+from evaluation.evalset import effects
+from evaluation.evalset import singer as synth
+from evaluation.evalset.arrange import SongPlan
+from evaluation.evalset.festival import FESTIVAL_SR, SungNote, sing
+from evaluation.evalset.instruments import soundfont
+from evaluation.evalset.midi import write_midi
 
 DEFAULT_SR = 22050
 
@@ -83,7 +83,7 @@ def fluidsynth(parts, sf_name: str, *, sr: int, end_s: float, reverb: bool, work
 
 
 def sing_melody(plan: SongPlan, *, sr: int, workdir: Path) -> np.ndarray:
-    """The sung lead: festival (or the synthetic singer of :mod:`bot.evalset.singer`) singing the
+    """The sung lead: festival (or the synthetic singer of :mod:`evaluation.evalset.singer`) singing the
     melody with the plan's lyrics, with a vocal reverb."""
     if synth.is_synthetic(plan.lead_name):
         syl = [synth.SungSyllable(n.start, n.dur, n.pitch, w) for n, w in zip(plan.melody, plan.lyrics)]

@@ -9,7 +9,7 @@ precision of confident answers; a reliability table of the confidence with its e
 calibration error; and latency. A PNG shows the rank histogram per kind and one query's contour
 aligned on its song's melody.
 
-Every figure is given per split of the data set (:func:`bot.evalset.dataset.split_of`): "fit"
+Every figure is given per split of the data set (:func:`evaluation.evalset.dataset.split_of`): "fit"
 (what thresholds and weights may be chosen on), "held-out" (reporting only) and "all".
 
 ``--duplicates`` then re-encodes every catalog song once (another codec and bit rate, a gain
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from bot.config import Config
-from bot.evalset.dataset import cpu_seconds
+from evaluation.evalset.dataset import cpu_seconds
 from bot.wiring import build_service
 
 SPLITS = ("held-out", "fit", "all")
@@ -167,7 +167,7 @@ class EvalReport:
     splits: dict[str, SplitReport] = field(default_factory=dict)
     headline: str = "held-out"  # the split as_text() shows first
     duplicates: DuplicatesReport | None = None
-    family: str = "a"  # the data set's generator family (bot.evalset.dataset.FAMILIES)
+    family: str = "a"  # the data set's generator family (evaluation.evalset.dataset.FAMILIES)
 
     def as_text(self, split: str | None = None) -> str:
         first = split or self.headline

@@ -4,15 +4,15 @@ queries of them (hummed, sung, recorded) with ground truth, and voice notes with
 a seed — music21's bundled corpus, GM soundfonts through fluidsynth, festival's singing and
 speaking modes, ffmpeg — nothing is downloaded.
 
-    from bot.evalset import build_dataset, demo_dataset, load_manifest
+    from evaluation.evalset import build_dataset, demo_dataset, load_manifest
     manifest = build_dataset("data/eval", n_songs=300, n_queries_per_kind=40, n_out_of_catalog=60, seed=0)
 
-See :mod:`bot.evalset.dataset` for the layout and the manifest, :mod:`bot.evalset.queries` for
+See :mod:`evaluation.evalset.dataset` for the layout and the manifest, :mod:`evaluation.evalset.queries` for
 the ground-truth conventions (offset, key shift, tempo).
 """
 
-from bot.evalset.arrange import NoteEvent, SongPlan, plan_song
-from bot.evalset.dataset import (
+from evaluation.evalset.arrange import NoteEvent, SongPlan, plan_song
+from evaluation.evalset.dataset import (
     BuildStats,
     MissingTools,
     build_dataset,
@@ -22,8 +22,8 @@ from bot.evalset.dataset import (
     load_manifest,
     split_of,
 )
-from bot.evalset.nosong import SUBKINDS, NoSongPlan, plan_nosong, render_nosong
-from bot.evalset.queries import (
+from evaluation.evalset.nosong import SUBKINDS, NoSongPlan, plan_nosong, render_nosong
+from evaluation.evalset.queries import (
     KINDS,
     QueryNote,
     QueryPlan,
@@ -31,8 +31,8 @@ from bot.evalset.queries import (
     plan_voice_query,
     render_query,
 )
-from bot.evalset.render import render_song
-from bot.evalset.scores import Melody, Note, load_melodies
+from evaluation.evalset.render import render_song
+from evaluation.evalset.scores import Melody, Note, load_melodies
 
 __all__ = [
     "KINDS",

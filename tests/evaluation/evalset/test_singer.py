@@ -1,4 +1,4 @@
-"""The synthetic singer (bot.evalset.singer): its notes, consonants, vibrato and voices."""
+"""The synthetic singer (evaluation.evalset.singer): its notes, consonants, vibrato and voices."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 import librosa
 import numpy as np
 
-from bot.evalset import singer as synth
+from evaluation.evalset import singer as synth
 
 SR = 16000
 

@@ -3,7 +3,7 @@ consonants, vibrato, scoops, portamento, drift and breath — voices festival do
 
 festival's three diphone voices are the only singers of the evaluation set's family A, and a
 melody tracker trained on them learns *those* voices. This synthesiser is built by other means
-(another glottal model than :mod:`bot.evalset.hum`'s Rosenberg pulses, parallel instead of
+(another glottal model than :mod:`evaluation.evalset.hum`'s Rosenberg pulses, parallel instead of
 cascade formants, syllables of several languages), and its voices are drawn from wide ranges:
 
 * **Source.** KLGLOTT88 flow (``u = a·t² − b·t³`` over the open phase), differentiated (lip
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from bot.evalset.festival import MAX_SUNG_MIDI, Singer
+from evaluation.evalset.festival import MAX_SUNG_MIDI, Singer
 
 #: (F1–F5 Hz) of an adult male voice; bandwidths follow from frequency (see _bandwidths).
 VOWELS: dict[str, tuple[float, ...]] = {
@@ -353,9 +353,9 @@ def hum_line(notes: Sequence[SungSyllable], voice: SingerVoice, *, sr: int = 160
 
 # ----------------------------------------------------------------------------- voices as song leads
 
-#: Voices the salience network is trained on (scripts/train_salience.py) and nothing else.
+#: Voices the salience network is trained on (evaluation/train_salience.py) and nothing else.
 TRAIN_VOICES = tuple(f"fs-train-{k:02d}" for k in range(32))
-#: Family B's voices: never trained on, never used for a choice (bot.evalset.dataset, family "b").
+#: Family B's voices: never trained on, never used for a choice (evaluation.evalset.dataset, family "b").
 HELD_OUT_VOICES = tuple(f"fs-b-{k:02d}" for k in range(12))
 #: How far above its comfortable pitch a synthetic singer is asked to go (festival's voices stop
 #: at festival.MAX_SUNG_MIDI; this one has no ceiling of its own).

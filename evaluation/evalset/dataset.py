@@ -22,8 +22,8 @@ Layout of ``out_dir``::
 * ``queries[]``: ``id``, ``file``, ``kind`` (hummed/sung/recorded), ``song`` (expected song id, or
   null when out of catalog), ``source`` (the song it was taken from), ``offset_s``,
   ``alt_offsets_s``, ``key_shift``, ``register_shift``, ``tempo``, ``duration_s``, ``lead_s``,
-  ``performer``, ``bitrate_kbps``, ``truth`` — see :mod:`bot.evalset.queries` for their meaning;
-  no-song queries (``kind`` "nosong", see :mod:`bot.evalset.nosong`) have ``subkind``,
+  ``performer``, ``bitrate_kbps``, ``truth`` — see :mod:`evaluation.evalset.queries` for their meaning;
+  no-song queries (``kind`` "nosong", see :mod:`evaluation.evalset.nosong`) have ``subkind``,
   ``variant`` and ``pitches_hz`` instead, and null ``song``/``source``;
 * every song, outside tune and query has ``split``: "fit" (for choosing thresholds and weights)
   or "held-out" (for reporting only), see :func:`split_of`;
@@ -53,16 +53,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.evalset import realmusic
-from bot.evalset import singer as synth
-from bot.evalset.arrange import SongPlan, plan_song
-from bot.evalset.effects import random_master
-from bot.evalset.festival import Singer, missing_voices
-from bot.evalset.instruments import FAMILY_B_SOUNDFONTS, SoundFont, missing_soundfonts
-from bot.evalset.nosong import NOSONG_VERSION, SUBKINDS, NoSongPlan, plan_nosong, render_nosong
-from bot.evalset.queries import KINDS, QueryPlan, plan_recorded_query, plan_voice_query, render_query
-from bot.evalset.render import DEFAULT_SR, render_song
-from bot.evalset.scores import Melody, default_cache_dir, load_melodies
+from evaluation.evalset import realmusic
+from evaluation.evalset import singer as synth
+from evaluation.evalset.arrange import SongPlan, plan_song
+from evaluation.evalset.effects import random_master
+from evaluation.evalset.festival import Singer, missing_voices
+from evaluation.evalset.instruments import FAMILY_B_SOUNDFONTS, SoundFont, missing_soundfonts
+from evaluation.evalset.nosong import NOSONG_VERSION, SUBKINDS, NoSongPlan, plan_nosong, render_nosong
+from evaluation.evalset.queries import KINDS, QueryPlan, plan_recorded_query, plan_voice_query, render_query
+from evaluation.evalset.render import DEFAULT_SR, render_song
+from evaluation.evalset.scores import Melody, default_cache_dir, load_melodies
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class Family:
 
 
 #: Tunes of the corpus order before family B's: A's catalog and outside tunes (≤ 429 for 300
-#: songs) and the salience network's training tunes (scripts/train_salience.py takes 560 after
+#: songs) and the salience network's training tunes (evaluation/train_salience.py takes 560 after
 #: A's first 440).
 FAMILY_B_TUNE_OFFSET = 1000
 FAMILIES = {
@@ -298,7 +298,7 @@ def build_dataset(
     outside tune while there are enough.
     ``n_outside``: tunes held out of the catalog (default: :func:`default_outside` of
     ``n_songs``, and at least ``n_out_of_catalog``).
-    ``n_nosong``: no-song queries per subkind (:data:`bot.evalset.nosong.SUBKINDS`), an int or a
+    ``n_nosong``: no-song queries per subkind (:data:`evaluation.evalset.nosong.SUBKINDS`), an int or a
     mapping such as ``{"held": 2}``.
     ``sung_share``: the share of songs whose melody is sung (exact, rounded up; default: the
     family's). ``family``: "a" (the generator every choice is made on) or "b" (other means,

@@ -9,10 +9,10 @@ from pathlib import Path
 import librosa
 import numpy as np
 
-from bot.evalset.arrange import SongPlan, plan_song
-from bot.evalset.effects import decode
-from bot.evalset.render import render_song
-from bot.evalset.scores import Melody
+from evaluation.evalset.arrange import SongPlan, plan_song
+from evaluation.evalset.effects import decode
+from evaluation.evalset.render import render_song
+from evaluation.evalset.scores import Melody
 
 SR = 16000
 

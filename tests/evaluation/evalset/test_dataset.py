@@ -7,8 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from bot.evalset.dataset import build_dataset, load_manifest, split_of
-from bot.evalset.scores import Melody, Note, is_variant
+from evaluation.evalset.dataset import build_dataset, load_manifest, split_of
+from evaluation.evalset.scores import Melody, Note, is_variant
 
 
 def _melody_of(root: Path, entry: dict) -> Melody:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.evalset.effects import decode
-from bot.evalset.nosong import (
+from evaluation.evalset.effects import decode
+from evaluation.evalset.nosong import (
     MAX_HZ,
     MAX_S,
     MIN_HZ,

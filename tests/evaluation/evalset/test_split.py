@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.evalset.dataset import OUTSIDE_SHARE, default_outside, split_of
+from evaluation.evalset.dataset import OUTSIDE_SHARE, default_outside, split_of
 
 
 def test_split_is_stable_and_half_half() -> None:

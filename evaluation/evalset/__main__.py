@@ -1,4 +1,4 @@
-"""``python -m bot.evalset OUT_DIR [--songs N] [--queries N] [--outside N] [--outside-songs N]
+"""``python -m evaluation.evalset OUT_DIR [--songs N] [--queries N] [--outside N] [--outside-songs N]
 [--nosong N] [--seed S] [--demo]``:
 build (or refresh) a data set and print its build figures."""
 
@@ -9,11 +9,11 @@ import json
 import logging
 import sys
 
-from bot.evalset.dataset import build_dataset, demo_dataset
+from evaluation.evalset.dataset import build_dataset, demo_dataset
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bot.evalset", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m evaluation.evalset", description=__doc__)
     ap.add_argument("out_dir")
     ap.add_argument("--songs", type=int, default=300)
     ap.add_argument("--queries", type=int, default=40, help="queries per kind (hummed, sung, recorded)")

@@ -11,11 +11,11 @@ import librosa
 import numpy as np
 import pytest
 
-from bot.evalset.arrange import SongPlan, plan_song
-from bot.evalset.effects import decode
-from bot.evalset.queries import plan_recorded_query, plan_voice_query, render_query
-from bot.evalset.render import render_song
-from bot.evalset.scores import Melody
+from evaluation.evalset.arrange import SongPlan, plan_song
+from evaluation.evalset.effects import decode
+from evaluation.evalset.queries import plan_recorded_query, plan_voice_query, render_query
+from evaluation.evalset.render import render_song
+from evaluation.evalset.scores import Melody
 
 SR = 16000
 

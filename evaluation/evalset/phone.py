@@ -4,7 +4,7 @@ The chain, in order (:func:`through_phone`, then :func:`record`):
 
 1. **speed** — the song played a little fast or slow (resampling: pitch and tempo together);
 2. **loudspeaker** — a small driver: band-pass, a resonance bump, soft clipping;
-3. **room** — reverberation (:func:`bot.evalset.effects.room_ir`);
+3. **room** — reverberation (:func:`evaluation.evalset.effects.room_ir`);
 4. **noise** — people talking, traffic, room tone or another song, at a given SNR;
 5. **microphone** — the phone's high-pass, then its automatic gain control (AGC) and limiter;
 6. **codec** — Opus in Ogg at 12–32 kbps, like a Telegram or WhatsApp voice note.
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage, signal
 
-from bot.evalset import effects
+from evaluation.evalset import effects
 
 #: The background sounds of the room. "crowd": people talking (a bar, a party); "traffic": a
 #: street through an open window; "pink": broadband room tone (ventilation, a fridge); "music":
@@ -383,7 +383,7 @@ def through_phone(
     """What the phone's microphone hears (before the codec) when ``music`` plays from a small
     loudspeaker in a noisy room.
 
-    Speed change, loudspeaker (:func:`loudspeaker`), room (:func:`bot.evalset.effects.room_ir`;
+    Speed change, loudspeaker (:func:`loudspeaker`), room (:func:`evaluation.evalset.effects.room_ir`;
     the music then scaled to :data:`MUSIC_AT_MIC_DBFS` RMS), noise at ``ch.snr_db`` under the
     music after the room (:func:`mix_at_snr`), the mic's high-pass at ``ch.mic_lo_hz``, then, if
     ``ch.agc``, :func:`agc` and :func:`peak_limit`; finally clipped to [-1, 1].

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from bot.evalset.scores import MIN_SECONDS, MODERATE_QPM, Melody, Note, is_variant, load_melodies
+from evaluation.evalset.scores import MIN_SECONDS, MODERATE_QPM, Melody, Note, is_variant, load_melodies
 
 
 def test_melodies_are_long_distinct_and_well_formed(melodies: list[Melody]) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.evalset.arrange import MAX_SONG_S, MIN_SONG_S, _triad, plan_song
-from bot.evalset.festival import MAX_SUNG_MIDI
-from bot.evalset.scores import Melody
+from evaluation.evalset.arrange import MAX_SONG_S, MIN_SONG_S, _triad, plan_song
+from evaluation.evalset.festival import MAX_SUNG_MIDI
+from evaluation.evalset.scores import Melody
 
 
 def _plans(melodies: list[Melody], n: int = 40):

@@ -4,7 +4,7 @@ A search always returns the closest songs, so a query that holds no tune still g
 these queries measure how often that best song is (wrongly) presented as the answer. Subkinds:
 
 * ``held`` — one note held for 5–12 s: a pure sine, or the humming voice of
-  :mod:`bot.evalset.hum` on a single note (vibrato, wander and breath included);
+  :mod:`evaluation.evalset.hum` on a single note (vibrato, wander and breath included);
 * ``siren`` — two pitches alternating (a two-tone siren, someone going "ee-oo");
 * ``glide`` — pitch sweeps up and/or down over an octave or so;
 * ``noise`` — white, pink or brown noise;
@@ -13,7 +13,7 @@ these queries measure how often that best song is (wrongly) presented as the ans
 * ``babble`` — several festival speakers at once plus room noise, like a crowd.
 
 Pitches lie in 110–600 Hz (the range people hum in), durations in 5–12 s. Every query then goes
-through the same channel as the other voice notes (:func:`bot.evalset.queries._voice_channel`:
+through the same channel as the other voice notes (:func:`evaluation.evalset.queries._voice_channel`:
 room, background noise, a phone's band limits, Opus at 16–32 kbps in OGG).
 
 Generators are pure functions of their parameters (and an ``rng`` for noise): mono float32 at
@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.evalset import effects
-from bot.evalset.arrange import NoteEvent, Part
-from bot.evalset.festival import FESTIVAL_SR, SENTENCES, SPEAKERS, speak
-from bot.evalset.hum import HumNote, HumVoice, _tract, hum, random_voice
-from bot.evalset.instruments import SOUNDFONTS
-from bot.evalset.queries import QUERY_SR, Channel, _through_channel, _voice_channel
+from evaluation.evalset import effects
+from evaluation.evalset.arrange import NoteEvent, Part
+from evaluation.evalset.festival import FESTIVAL_SR, SENTENCES, SPEAKERS, speak
+from evaluation.evalset.hum import HumNote, HumVoice, _tract, hum, random_voice
+from evaluation.evalset.instruments import SOUNDFONTS
+from evaluation.evalset.queries import QUERY_SR, Channel, _through_channel, _voice_channel
 
 KIND = "nosong"
 SUBKINDS = ("held", "siren", "glide", "noise", "speech", "drums", "babble")
@@ -81,7 +81,7 @@ def tone(f0_hz: np.ndarray, sr: int, *, timbre: str = "sine", formant_scale: flo
 
     ``timbre``: "sine", or "voice" — a harmonic series falling at 12 dB/octave, band-limited
     below 0.45 ``sr`` sample by sample (no aliasing on a sweep), through the nasal formants of
-    :mod:`bot.evalset.hum`, like a closed-mouth "mmm". Returns float32, shape (n,), peak 0.5.
+    :mod:`evaluation.evalset.hum`, like a closed-mouth "mmm". Returns float32, shape (n,), peak 0.5.
     """
     phase = 2 * np.pi * np.cumsum(np.asarray(f0_hz, dtype=np.float64)) / sr
     if timbre == "sine":
@@ -213,7 +213,7 @@ def drum_part(style: str, bpm: float, duration_s: float, kit: int, rng: np.rando
 def drums(style: str, bpm: float, duration_s: float, sr: int, *, soundfont: str, kit: int,
           rng: np.random.Generator, workdir: Path) -> np.ndarray:
     """A drum pattern (:func:`drum_part`) rendered by FluidSynth, mono, shape (round(duration_s·sr),)."""
-    from bot.evalset.render import fluidsynth
+    from evaluation.evalset.render import fluidsynth
 
     part = drum_part(style, bpm, duration_s, kit, rng)
     y = fluidsynth([part], soundfont, sr=sr, end_s=duration_s, reverb=True, workdir=workdir).mean(axis=1)

@@ -2,7 +2,7 @@
 
 Three kinds:
 
-* **hummed** — the formant voice of :mod:`bot.evalset.hum` ("hm", "da", "na", …);
+* **hummed** — the formant voice of :mod:`evaluation.evalset.hum` ("hm", "da", "na", …);
 * **sung** — festival's singing mode, with the song's own words when the song is sung;
 * **recorded** — the song itself played from a speaker in a room and recorded by a phone.
 
@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.evalset import effects
-from bot.evalset import singer as synth
-from bot.evalset.arrange import IT_SYLLABLES, SongPlan
-from bot.evalset.festival import FESTIVAL_SR, MAX_SUNG_MIDI, SINGERS, SungNote, sing, singer
-from bot.evalset.hum import SYLLABLES, HumNote, HumVoice, hum, random_voice
+from evaluation.evalset import effects
+from evaluation.evalset import singer as synth
+from evaluation.evalset.arrange import IT_SYLLABLES, SongPlan
+from evaluation.evalset.festival import FESTIVAL_SR, MAX_SUNG_MIDI, SINGERS, SungNote, sing, singer
+from evaluation.evalset.hum import SYLLABLES, HumNote, HumVoice, hum, random_voice
 
 QUERY_SR = 16000
 KINDS = ("hummed", "sung", "recorded")
@@ -223,7 +223,7 @@ def plan_voice_query(
 ) -> QueryPlan:
     """A hummed or sung query of ``song``. ``clean``: no errors, room or noise (key and tempo
     still change) — for tests that check the ground truth. ``voices``: hum and sing with these
-    voices of :mod:`bot.evalset.singer` (family B) instead of :mod:`bot.evalset.hum` and festival."""
+    voices of :mod:`evaluation.evalset.singer` (family B) instead of :mod:`evaluation.evalset.hum` and festival."""
     if kind not in ("hummed", "sung"):
         raise ValueError(kind)
     total = duration_s or float(rng.uniform(8.0, 15.0))

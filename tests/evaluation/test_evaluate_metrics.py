@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.evaluate import build_report, is_right, plan_reencode, reencode, reliability_table, split_report
+from evaluation.evaluate import build_report, is_right, plan_reencode, reencode, reliability_table, split_report
 
 
 def test_reliability_table_on_a_handcrafted_example() -> None:

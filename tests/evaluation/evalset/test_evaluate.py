@@ -1,6 +1,6 @@
 """`humbot eval` end to end on a tiny data set: real import, real search, report and plot.
 
-(Lives beside the data-set tests to share their parsed-corpus cache; it tests bot/evaluate.py.)
+(Lives beside the data-set tests to share their parsed-corpus cache; it tests evaluation/evaluate.py.)
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import parse_config
-from bot.evalset.dataset import build_dataset
-from bot.evaluate import run_eval
+from evaluation.evalset.dataset import build_dataset
+from evaluation.evaluate import run_eval
 
 
 def test_eval_reports_every_query_and_plots(tune_cache: Path, tmp_path: Path) -> None:

@@ -6,11 +6,11 @@ import dataclasses
 import json
 from pathlib import Path
 
-from bot.evalset import realmusic
-from bot.evalset import singer as synth
-from bot.evalset.dataset import FAMILIES, FAMILY_B_TUNE_OFFSET, build_dataset, plan_song_and_format
-from bot.evalset.instruments import FAMILY_B_SOUNDFONTS, SOUNDFONTS
-from bot.evalset.scores import Melody
+from evaluation.evalset import realmusic
+from evaluation.evalset import singer as synth
+from evaluation.evalset.dataset import FAMILIES, FAMILY_B_TUNE_OFFSET, build_dataset, plan_song_and_format
+from evaluation.evalset.instruments import FAMILY_B_SOUNDFONTS, SOUNDFONTS
+from evaluation.evalset.scores import Melody
 
 
 def test_a_small_family_b_set_uses_other_singers_soundfonts_tunes_and_real_music(
@@ -50,7 +50,7 @@ def test_family_a_is_rendered_as_before(melodies: list[Melody]) -> None:
     # family B gave (checked in a worktree of a0bd1dd), so adding B re-rendered none of A.
     from dataclasses import asdict
 
-    from bot.evalset.dataset import DEFAULT_SR, RENDER_VERSION, _spec_hash, plan_dict
+    from evaluation.evalset.dataset import DEFAULT_SR, RENDER_VERSION, _spec_hash, plan_dict
 
     got = []
     for m in melodies[:2]:
@@ -63,13 +63,8 @@ def test_family_a_is_rendered_as_before(melodies: list[Melody]) -> None:
 
 
 def test_family_b_tunes_start_after_a_and_the_training_tunes() -> None:
-    import importlib.util
+    from evaluation import train_salience as train
 
-    path = Path(__file__).parents[3] / "scripts" / "train_salience.py"
-    spec = importlib.util.spec_from_file_location("train_salience", path)
-    assert spec and spec.loader
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
     assert train.DEFAULT_EXCLUDE >= 429  # family A: 300 songs + 129 outside tunes
     assert train.DEFAULT_EXCLUDE + train.DEFAULT_SONGS <= FAMILY_B_TUNE_OFFSET
     assert not set(train.training_family(7, "x", True).singers or ()) & {synth.as_lead(n) for n in synth.HELD_OUT_VOICES}

@@ -1,13 +1,13 @@
 """Train the melody-salience network (core/embedders/salience_net.py) and write its weights.
 
-    .venv/bin/python scripts/train_salience.py WORK_DIR [--songs 560] [--seed 7] [--steps 1500]
+    .venv/bin/python -m evaluation.train_salience WORK_DIR [--songs 560] [--seed 7] [--steps 1500]
 
-1. Renders ``--songs`` songs with :mod:`bot.evalset` (same arranger and mixing as family A) from
+1. Renders ``--songs`` songs with :mod:`evaluation.evalset` (same arranger and mixing as family A) from
    tunes that are in *no* evaluation set: the first ``--exclude`` tunes of the corpus order
    (family A's 300 songs and 129 outside tunes) are skipped, and family B's tunes start after
-   the training tunes (``bot.evalset.dataset.FAMILY_B_TUNE_OFFSET``). 60 % of the songs are sung:
+   the training tunes (``evaluation.evalset.dataset.FAMILY_B_TUNE_OFFSET``). 60 % of the songs are sung:
    a third of those by festival's voices, the rest by the synthetic singer's training voices
-   (``bot.evalset.singer.TRAIN_VOICES``: vibrato, scoops, portamento, drift, breath, consonants,
+   (``evaluation.evalset.singer.TRAIN_VOICES``: vibrato, scoops, portamento, drift, breath, consonants,
    six languages). The tune sits −9 to +6 dB against the band, and half the songs go through a
    mix bus (EQ, compression, saturation, room, noise). Soundfonts: family A's two only. Family
    B's voices and soundfont are never heard here. Each song's melody notes are its labels.
@@ -32,22 +32,20 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bot.evalset import dataset as ds  # noqa: E402
-from bot.evalset import singer as synth  # noqa: E402
-from bot.evalset.scores import load_melodies  # noqa: E402
-from core.embedders import melody, salience_net as sn  # noqa: E402
+from evaluation.evalset import dataset as ds
+from evaluation.evalset import singer as synth
+from evaluation.evalset.scores import load_melodies
+from core.embedders import melody, salience_net as sn
 
 log = logging.getLogger("train_salience")
 CROP = 256  # network frames per training example (16 s)
 #: Leading corpus tunes left out (family A's 300 songs and 129 outside tunes, and a margin) and
-#: training tunes taken after them: family B's tunes start at 1,000 (bot.evalset.dataset).
+#: training tunes taken after them: family B's tunes start at 1,000 (evaluation.evalset.dataset).
 DEFAULT_EXCLUDE, DEFAULT_SONGS = 440, 560
 
 
 #: Share of training songs whose melody is sung, and of those, the share festival sings (the rest:
-#: the synthetic singer's training voices, bot.evalset.singer.TRAIN_VOICES).
+#: the synthetic singer's training voices, evaluation.evalset.singer.TRAIN_VOICES).
 SUNG_SHARE, FESTIVAL_SHARE = 0.6, 0.3
 #: Share of training songs that go through a mix bus (EQ, compression, saturation, room, noise).
 MASTERED_SHARE = 0.5
