@@ -25,11 +25,28 @@ from core.text import clean_label
 T = TypeVar("T")
 log = logging.getLogger("humbot")
 
-AUDIO_SUFFIXES = {".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".flac", ".wav", ".webm", ".mp4", ".wma",
-                  ".aif", ".aiff", ".mka"}
+AUDIO_SUFFIXES = {
+    ".mp3",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".m4a",
+    ".aac",
+    ".flac",
+    ".wav",
+    ".webm",
+    ".mp4",
+    ".wma",
+    ".aif",
+    ".aiff",
+    ".mka",
+}
 
-app = typer.Typer(help="humbot: find a song from a hummed, sung or recorded voice note.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="humbot: find a song from a hummed, sung or recorded voice note.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 songs_app = typer.Typer(help="Manage the song catalog.", no_args_is_help=True)
 models_app = typer.Typer(help="Model checkpoints.", no_args_is_help=True)
 discord_app = typer.Typer(help="Discord administration.", no_args_is_help=True)
@@ -53,8 +70,11 @@ class State:
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, level),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     for noisy in ("numba", "matplotlib", "httpx", "elastic_transport", "urllib3", "discord.gateway"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -62,8 +82,13 @@ def _setup_logging(level: str) -> None:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (default: $HUMBOT_CONFIG or ./config.yaml).")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Override data_dir from the config.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Config file (default: $HUMBOT_CONFIG or ./config.yaml)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Override data_dir from the config.")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")] = False,
 ) -> None:
     ctx.obj = State(config, data_dir, verbose)
@@ -151,16 +176,26 @@ def duplicate_note(res: Any, flag: str) -> str | None:
         return None
     if res.created:
         return f"kept as a version of '{twin.title}' ({twin.song_id})"
-    return (f"looks like the same recording as '{twin.title}' ({twin.song_id}): skipped "
-            f"(use {flag} to keep it as a version)")
+    return (
+        f"looks like the same recording as '{twin.title}' ({twin.song_id}): skipped "
+        f"(use {flag} to keep it as a version)"
+    )
 
 
 @songs_app.command("import")
-def songs_import(ctx: typer.Context, directory: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
-                 added_by: Annotated[str, typer.Option(help="Recorded as who added the songs.")] = "cli",
-                 keep_duplicates: Annotated[bool, typer.Option(
-                     "--keep-duplicates", help="Keep files that are the same recording as a catalog song "
-                     "(a re-encode, a remaster…) as versions of it, instead of skipping them.")] = False) -> None:
+def songs_import(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    added_by: Annotated[str, typer.Option(help="Recorded as who added the songs.")] = "cli",
+    keep_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--keep-duplicates",
+            help="Keep files that are the same recording as a catalog song "
+            "(a re-encode, a remaster…) as versions of it, instead of skipping them.",
+        ),
+    ] = False,
+) -> None:
     """Import every audio file under DIRECTORY (recursively)."""
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
@@ -171,9 +206,14 @@ def songs_import(ctx: typer.Context, directory: Annotated[Path, typer.Argument(e
             try:
                 data = _read(path, max_mb=cfg.limits.max_upload_mb)
                 title, artist = tags_of(path, data)
-                res = await service.add_song(data, filename=path.name, title=title, artist=artist,
-                                             added_by=added_by,
-                                             on_duplicate="version" if keep_duplicates else "skip")
+                res = await service.add_song(
+                    data,
+                    filename=path.name,
+                    title=title,
+                    artist=artist,
+                    added_by=added_by,
+                    on_duplicate="version" if keep_duplicates else "skip",
+                )
             except HumbotError as e:
                 failed.append(f"{path}: {e}")
                 tqdm.write(f"skipped {path}: {e}", file=sys.stderr)
@@ -189,27 +229,42 @@ def songs_import(ctx: typer.Context, directory: Annotated[Path, typer.Argument(e
 
     added, existing, duplicates, failed = _run(ctx, body)
     dup = f", {duplicates} copies of catalog songs skipped" if duplicates else ""
-    typer.echo(f"{len(files)} files: {added} added, {existing} already in the catalog{dup}, "
-               f"{len(failed)} skipped.")
+    typer.echo(
+        f"{len(files)} files: {added} added, {existing} already in the catalog{dup}, {len(failed)} skipped."
+    )
     if failed and not (added or existing or duplicates):
         raise typer.Exit(1)
 
 
 @songs_app.command("add")
-def songs_add(ctx: typer.Context, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-              title: Annotated[str | None, typer.Option(help="Default: from tags or the file name.")] = None,
-              artist: Annotated[str | None, typer.Option()] = None,
-              added_by: Annotated[str, typer.Option()] = "cli",
-              keep_duplicate: Annotated[bool, typer.Option(
-                  "--keep-duplicate", help="If it is the same recording as a catalog song (a re-encode, a "
-                  "remaster…), keep it as a version of that song instead of skipping it.")] = False) -> None:
+def songs_add(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    title: Annotated[str | None, typer.Option(help="Default: from tags or the file name.")] = None,
+    artist: Annotated[str | None, typer.Option()] = None,
+    added_by: Annotated[str, typer.Option()] = "cli",
+    keep_duplicate: Annotated[
+        bool,
+        typer.Option(
+            "--keep-duplicate",
+            help="If it is the same recording as a catalog song (a re-encode, a "
+            "remaster…), keep it as a version of that song instead of skipping it.",
+        ),
+    ] = False,
+) -> None:
     """Add one song."""
+
     async def body(service: Any, cfg: Config) -> Any:
         data = _read(file, max_mb=cfg.limits.max_upload_mb)
         tag_title, tag_artist = tags_of(file, data)
-        return await service.add_song(data, filename=file.name, title=title or tag_title,
-                                      artist=artist or tag_artist, added_by=added_by,
-                                      on_duplicate="version" if keep_duplicate else "skip")
+        return await service.add_song(
+            data,
+            filename=file.name,
+            title=title or tag_title,
+            artist=artist or tag_artist,
+            added_by=added_by,
+            on_duplicate="version" if keep_duplicate else "skip",
+        )
 
     res = _run(ctx, body)
     if (note := duplicate_note(res, "--keep-duplicate")) is not None:
@@ -228,13 +283,26 @@ def songs_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json
     songs = _run(ctx, lambda service, cfg: service.list_songs())
     for s in songs:
         if as_json:
-            typer.echo(json.dumps({"song_id": s.song_id, "title": s.title, "artist": s.artist,
-                                   "duration_s": round(s.duration_s, 2), "source_name": s.source_name,
-                                   "added_by": s.added_by, "added_at": s.added_at.isoformat(),
-                                   "version_of": s.version_of}, ensure_ascii=False))
+            typer.echo(
+                json.dumps(
+                    {
+                        "song_id": s.song_id,
+                        "title": s.title,
+                        "artist": s.artist,
+                        "duration_s": round(s.duration_s, 2),
+                        "source_name": s.source_name,
+                        "added_by": s.added_by,
+                        "added_at": s.added_at.isoformat(),
+                        "version_of": s.version_of,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         else:
             # Cleaned again on the way out: rows stored before titles were cleaned may hold tabs or newlines.
-            typer.echo(f"{s.song_id}\t{clean_label(s.title)}\t{clean_label(s.artist) or ''}\t{s.duration_s:.0f}s")
+            typer.echo(
+                f"{s.song_id}\t{clean_label(s.title)}\t{clean_label(s.artist) or ''}\t{s.duration_s:.0f}s"
+            )
     if not as_json:
         typer.echo(f"{len(songs)} songs", err=True)
 
@@ -248,16 +316,25 @@ def songs_remove(ctx: typer.Context, song_id: str) -> None:
 
 # -- search ----------------------------------------------------------------------------------
 def _result_json(r: Any) -> dict[str, Any]:
-    return {"song_id": r.song.song_id, "title": r.song.title, "artist": r.song.artist, "score": round(r.score, 4),
-            "confidence": round(r.confidence, 4), "offset_s": round(r.offset_s, 2),
-            "versions": [v.song_id for v in r.versions]}
+    return {
+        "song_id": r.song.song_id,
+        "title": r.song.title,
+        "artist": r.song.artist,
+        "score": round(r.score, 4),
+        "confidence": round(r.confidence, 4),
+        "offset_s": round(r.offset_s, 2),
+        "versions": [v.song_id for v in r.versions],
+    }
 
 
 @app.command()
-def search(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
-           top: Annotated[int | None, typer.Option("--top", "-k", help="Results per query.")] = None,
-           as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line per query.")] = False,
-           clips: Annotated[Path | None, typer.Option(help="Write the top match's clip here.")] = None) -> None:
+def search(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
+    top: Annotated[int | None, typer.Option("--top", "-k", help="Results per query.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line per query.")] = False,
+    clips: Annotated[Path | None, typer.Option(help="Write the top match's clip here.")] = None,
+) -> None:
     """Find the songs recordings (hummed, sung or played) come from."""
     failures = 0
 
@@ -265,14 +342,28 @@ def search(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(exist
         nonlocal failures
         for path in files:
             try:
-                resp = await service.search(_read(path, max_mb=cfg.limits.max_upload_mb), filename=path.name,
-                                            top_k=top,
-                                            with_clip=clips is not None, source="cli")
+                resp = await service.search(
+                    _read(path, max_mb=cfg.limits.max_upload_mb),
+                    filename=path.name,
+                    top_k=top,
+                    with_clip=clips is not None,
+                    source="cli",
+                )
             except HumbotError as e:
                 failures += 1
                 if as_json:
-                    typer.echo(json.dumps({"query": str(path), "results": [], "match": False, "reason": None,
-                                           "error": str(e)}, ensure_ascii=False))
+                    typer.echo(
+                        json.dumps(
+                            {
+                                "query": str(path),
+                                "results": [],
+                                "match": False,
+                                "reason": None,
+                                "error": str(e),
+                            },
+                            ensure_ascii=False,
+                        )
+                    )
                 else:
                     typer.secho(f"{path}: {e}", fg="red", err=True)
                 continue
@@ -282,9 +373,19 @@ def search(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(exist
                 clip_path = clips / f"{path.stem}.{resp.clip.filename.rsplit('.', 1)[-1]}"
                 clip_path.write_bytes(resp.clip.data)
             if as_json:
-                typer.echo(json.dumps({"query": str(path), "results": [_result_json(r) for r in resp.results],
-                                       "match": resp.match, "reason": resp.reason, "error": None,
-                                       "clip": str(clip_path) if clip_path else None}, ensure_ascii=False))
+                typer.echo(
+                    json.dumps(
+                        {
+                            "query": str(path),
+                            "results": [_result_json(r) for r in resp.results],
+                            "match": resp.match,
+                            "reason": resp.reason,
+                            "error": None,
+                            "clip": str(clip_path) if clip_path else None,
+                        },
+                        ensure_ascii=False,
+                    )
+                )
             else:
                 typer.echo(format_response(str(path), resp, clip_path))
 
@@ -294,7 +395,6 @@ def search(ctx: typer.Context, files: Annotated[list[Path], typer.Argument(exist
 
 
 def format_response(query: str, resp: Any, clip_path: Path | None) -> str:
-
     if resp.reason in messages.REASON_KEYS:  # no tune in the query: what was missing, then the closest
         head = messages.t(messages.REASON_KEYS[resp.reason])
         head += f"\n  {messages.t('closest_songs')}" if resp.results else ""
@@ -308,10 +408,15 @@ def format_response(query: str, resp: Any, clip_path: Path | None) -> str:
     for i, r in enumerate(resp.results, 1):
         m, s = divmod(int(r.offset_s), 60)
         artist = f" — {r.song.artist}" if r.song.artist else ""
-        versions = messages.t("result_versions_one") if len(r.versions) == 1 else (
-            messages.t("result_versions_many", count=len(r.versions)) if r.versions else "")
-        lines.append(f"  {i}. {r.song.title}{artist} · {r.confidence * 100:.0f} % · at {m}:{s:02d}{versions}"
-                     f"  [{r.song.song_id}]")
+        versions = (
+            messages.t("result_versions_one")
+            if len(r.versions) == 1
+            else (messages.t("result_versions_many", count=len(r.versions)) if r.versions else "")
+        )
+        lines.append(
+            f"  {i}. {r.song.title}{artist} · {r.confidence * 100:.0f} % · at {m}:{s:02d}{versions}"
+            f"  [{r.song.song_id}]"
+        )
     if resp.truncated:
         lines.append("  " + messages.t("audio_truncated", seconds=resp.query_duration_s))
     if clip_path:
@@ -342,7 +447,11 @@ def reindex(ctx: typer.Context) -> None:
     res = _run(ctx, lambda service, cfg: service.reindex(), start=False)
     for song, why in res.skipped:
         typer.secho(f"skipped {song.song_id}\t{clean_label(song.title)}: {why}", fg="yellow", err=True)
-    skipped = f"; {len(res.skipped)} skipped (restore their files, or `humbot songs remove` them)" if res.skipped else ""
+    skipped = (
+        f"; {len(res.skipped)} skipped (restore their files, or `humbot songs remove` them)"
+        if res.skipped
+        else ""
+    )
     typer.echo(f"reindexed {res.indexed} songs{skipped}")
     if res.skipped and not res.indexed:
         raise typer.Exit(1)
@@ -382,7 +491,11 @@ def serve(ctx: typer.Context) -> None:
     """Run the configured chat adapters in one event loop until interrupted."""
     cfg = _state(ctx).config()
     if not (cfg.telegram.enabled or cfg.discord.enabled):
-        typer.secho("No adapter is enabled: set telegram.enabled or discord.enabled in the config.", fg="red", err=True)
+        typer.secho(
+            "No adapter is enabled: set telegram.enabled or discord.enabled in the config.",
+            fg="red",
+            err=True,
+        )
         raise typer.Exit(1)
 
     async def body(service: Any, cfg: Config) -> None:
@@ -418,8 +531,9 @@ async def _start_adapter(adapter: Any) -> None:
         raise  # its own message is printed by _run
     except Exception as e:
         log.debug("adapter %s failed to start", adapter.name, exc_info=True)
-        typer.secho(f"The {adapter.name} adapter could not start: {type(e).__name__}: {e}", fg="red",
-                    err=True)
+        typer.secho(
+            f"The {adapter.name} adapter could not start: {type(e).__name__}: {e}", fg="red", err=True
+        )
         raise typer.Exit(1) from None
 
 
@@ -460,8 +574,10 @@ def _require_eval_extra(command: str) -> None:
 
 
 @app.command()
-def demo(ctx: typer.Context,
-         out: Annotated[Path, typer.Option(help="Where the demo catalog, data and clips go.")] = Path("demo-data")) -> None:
+def demo(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Where the demo catalog, data and clips go.")] = Path("demo-data"),
+) -> None:
     """Build a small catalog from public-domain melodies rendered locally, then search hummed queries."""
     _require_eval_extra("demo")
     from bot.demo import run_demo
@@ -474,19 +590,38 @@ def demo(ctx: typer.Context,
 
 
 @app.command("eval")
-def eval_cmd(ctx: typer.Context,
-             dataset: Annotated[Path, typer.Option(help="Where the evaluation set is rendered (cached).")] = Path("eval-data/dataset"),
-             out: Annotated[Path, typer.Option(help="Report, per-query results and plot.")] = Path("eval-data/report"),
-             songs: Annotated[int, typer.Option(help="Catalog songs.")] = 300,
-             queries_per_kind: Annotated[int, typer.Option(help="Hummed, sung and recorded queries each.")] = 40,
-             out_of_catalog: Annotated[int, typer.Option(help="Queries of songs not in the catalog (hummed, sung, recorded in turn).")] = 60,
-             outside_songs: Annotated[int | None, typer.Option(help="Songs held out of the catalog (default: 30 % of all songs).")] = None,
-             nosong: Annotated[int, typer.Option(help="No-song queries (held notes, sirens, noise, speech, drums, …) per subkind.")] = 12,
-             seed: Annotated[int, typer.Option()] = 0,
-             embedders: Annotated[str, typer.Option(help="Comma-separated variants, e.g. melody,melody+harmony,melody+harmony+panns.")] = "melody+harmony",
-             split: Annotated[str, typer.Option(help="The split reported first: held-out, fit or all.")] = "held-out",
-             duplicates: Annotated[bool, typer.Option(help="Then import a re-encoded copy of every song as a version and search again.")] = False,
-             family: Annotated[str, typer.Option(help="Data set generator: a (every choice is made on its fit split) or b (other means; only reported).")] = "a") -> None:
+def eval_cmd(
+    ctx: typer.Context,
+    dataset: Annotated[Path, typer.Option(help="Where the evaluation set is rendered (cached).")] = Path(
+        "eval-data/dataset"
+    ),
+    out: Annotated[Path, typer.Option(help="Report, per-query results and plot.")] = Path("eval-data/report"),
+    songs: Annotated[int, typer.Option(help="Catalog songs.")] = 300,
+    queries_per_kind: Annotated[int, typer.Option(help="Hummed, sung and recorded queries each.")] = 40,
+    out_of_catalog: Annotated[
+        int, typer.Option(help="Queries of songs not in the catalog (hummed, sung, recorded in turn).")
+    ] = 60,
+    outside_songs: Annotated[
+        int | None, typer.Option(help="Songs held out of the catalog (default: 30 % of all songs).")
+    ] = None,
+    nosong: Annotated[
+        int, typer.Option(help="No-song queries (held notes, sirens, noise, speech, drums, …) per subkind.")
+    ] = 12,
+    seed: Annotated[int, typer.Option()] = 0,
+    embedders: Annotated[
+        str, typer.Option(help="Comma-separated variants, e.g. melody,melody+harmony,melody+harmony+panns.")
+    ] = "melody+harmony",
+    split: Annotated[str, typer.Option(help="The split reported first: held-out, fit or all.")] = "held-out",
+    duplicates: Annotated[
+        bool, typer.Option(help="Then import a re-encoded copy of every song as a version and search again.")
+    ] = False,
+    family: Annotated[
+        str,
+        typer.Option(
+            help="Data set generator: a (every choice is made on its fit split) or b (other means; only reported)."
+        ),
+    ] = "a",
+) -> None:
     """Render the evaluation set and report, per split: top-1/top-5/MRR per query kind, false matches
     of out-of-catalog and no-song queries, calibration, latency."""
     _require_eval_extra("eval")
@@ -501,8 +636,16 @@ def eval_cmd(ctx: typer.Context,
     cfg = _state(ctx).config()
     _setup_logging("WARNING")
     typer.echo(f"rendering/reusing {songs} songs and queries in {dataset} …")
-    build_dataset(dataset, n_songs=songs, n_queries_per_kind=queries_per_kind, n_out_of_catalog=out_of_catalog,
-                  seed=seed, n_outside=outside_songs, n_nosong=nosong, family=family)
+    build_dataset(
+        dataset,
+        n_songs=songs,
+        n_queries_per_kind=queries_per_kind,
+        n_out_of_catalog=out_of_catalog,
+        seed=seed,
+        n_outside=outside_songs,
+        n_nosong=nosong,
+        family=family,
+    )
     for variant in embedders.split(","):
         run_dir = out / variant
         vcfg = variant_config(cfg, variant, run_dir / "data")

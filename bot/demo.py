@@ -38,13 +38,22 @@ async def _demo(cfg: Config, out: Path) -> int:
             print(f"note: {note}")
         titles = {}
         for s in manifest["songs"]:
-            res = await service.add_song((base / s["file"]).read_bytes(), filename=Path(s["file"]).name,
-                                         title=s["title"], artist=s.get("artist"), added_by="demo")
+            res = await service.add_song(
+                (base / s["file"]).read_bytes(),
+                filename=Path(s["file"]).name,
+                title=s["title"],
+                artist=s.get("artist"),
+                added_by="demo",
+            )
             titles[s["id"]] = s["title"]
-            print(f"  {'added' if res.created else 'have '} {res.song.song_id}  {s['title']}"
-                  f"{' — ' + s['artist'] if s.get('artist') else ''}  ({res.song.duration_s:.0f} s"
-                  f"{', sung' if s.get('sung') else ''})")
-        print(f"Catalog: {await service.count_songs()} songs in {cfg.data_dir} ({service.index.backend} index)\n")
+            print(
+                f"  {'added' if res.created else 'have '} {res.song.song_id}  {s['title']}"
+                f"{' — ' + s['artist'] if s.get('artist') else ''}  ({res.song.duration_s:.0f} s"
+                f"{', sung' if s.get('sung') else ''})"
+            )
+        print(
+            f"Catalog: {await service.count_songs()} songs in {cfg.data_dir} ({service.index.backend} index)\n"
+        )
         clips = out / "clips"
         clips.mkdir(parents=True, exist_ok=True)
         right = 0
@@ -57,9 +66,11 @@ async def _demo(cfg: Config, out: Path) -> int:
                 clip_path = clips / f"{path.stem}.{resp.clip.filename.rsplit('.', 1)[-1]}"
                 clip_path.write_bytes(resp.clip.data)
             expected = titles.get(q["song"], "?")
-            print(f"Query: {q['kind']} voice note, {q.get('duration_s', 0):.0f} s, key shifted "
-                  f"{q.get('key_shift', 0):+.0f} semitones, tempo ×{q.get('tempo', 1):.2f} — of “{expected}” "
-                  f"from {q.get('offset_s', 0):.0f} s")
+            print(
+                f"Query: {q['kind']} voice note, {q.get('duration_s', 0):.0f} s, key shifted "
+                f"{q.get('key_shift', 0):+.0f} semitones, tempo ×{q.get('tempo', 1):.2f} — of “{expected}” "
+                f"from {q.get('offset_s', 0):.0f} s"
+            )
             print(format_response(str(path), resp, clip_path))
             right += bool(resp.results) and resp.results[0].song.title == expected
             print()

@@ -52,8 +52,17 @@ def download(checkpoint: Checkpoint, dest: Path, *, timeout_s: float = 60.0, pro
         with urllib.request.urlopen(checkpoint.url, timeout=timeout_s) as resp:  # noqa: S310 (https URL from code)
             total = int(resp.headers.get("Content-Length") or 0) or None
             h = hashlib.md5()
-            with part.open("wb") as f, tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                                            desc=dest.name, disable=not progress) as bar:
+            with (
+                part.open("wb") as f,
+                tqdm(
+                    total=total,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=dest.name,
+                    disable=not progress,
+                ) as bar,
+            ):
                 while block := resp.read(1 << 20):
                     f.write(block)
                     h.update(block)

@@ -26,8 +26,11 @@ def build_embedders(config: Config) -> tuple[list[Embedder], list[str]]:
     if emb.melody.enabled:
         from core.embedders.melody import MelodyEmbedder
 
-        embedders.append(MelodyEmbedder(window_s=emb.melody.window_s, hop_s=emb.melody.hop_s,
-                                         query_shifts=emb.melody.query_shifts))
+        embedders.append(
+            MelodyEmbedder(
+                window_s=emb.melody.window_s, hop_s=emb.melody.hop_s, query_shifts=emb.melody.query_shifts
+            )
+        )
     if emb.harmony.enabled:
         from core.embedders.harmony import HarmonyEmbedder
 
@@ -36,8 +39,15 @@ def build_embedders(config: Config) -> tuple[list[Embedder], list[str]]:
         from core.embedders.panns import CheckpointMissing, PannsEmbedder
 
         try:
-            embedders.append(PannsEmbedder(config.panns_checkpoint, device=emb.device, window_s=emb.panns.window_s,
-                                           hop_s=emb.panns.hop_s, batch_size=emb.panns.batch_size))
+            embedders.append(
+                PannsEmbedder(
+                    config.panns_checkpoint,
+                    device=emb.device,
+                    window_s=emb.panns.window_s,
+                    hop_s=emb.panns.hop_s,
+                    batch_size=emb.panns.batch_size,
+                )
+            )
         except CheckpointMissing:
             note = messages.t("panns_missing", "en", path=config.panns_checkpoint)
             log.warning(note)
@@ -53,8 +63,11 @@ def build_service(config: Config) -> HumService:
     return HumService(
         catalog=Catalog(config.data_dir),
         index=make_index(config.index, config.data_dir),
-        fingerprints=(make_fingerprint_index(config.index, config.data_dir)
-                      if config.embedders.fingerprint.enabled else None),
+        fingerprints=(
+            make_fingerprint_index(config.index, config.data_dir)
+            if config.embedders.fingerprint.enabled
+            else None
+        ),
         fingerprint_speeds=tuple(config.embedders.fingerprint.speeds),
         embedders=embedders,
         search=config.search,

@@ -98,8 +98,15 @@ def _looks_like_media(head: bytes) -> bool:
     return head.startswith(_MEDIA_MAGIC) or head[4:8] == b"ftyp"
 
 
-def _decode(source: str | BinaryIO, *, name: str, head: bytes, sample_rate: int, max_seconds: float,
-            start_s: float = 0.0) -> Audio:
+def _decode(
+    source: str | BinaryIO,
+    *,
+    name: str,
+    head: bytes,
+    sample_rate: int,
+    max_seconds: float,
+    start_s: float = 0.0,
+) -> Audio:
     """The first audio stream of ``source`` from ``start_s`` as mono float32 at ``sample_rate``,
     at most ``max_seconds``.
 
@@ -148,7 +155,11 @@ def _decode(source: str | BinaryIO, *, name: str, head: bytes, sample_rate: int,
         raise (CorruptAudio() if _looks_like_media(head) else NotAudio()) from e
     if bad_packets:
         log.info("%s: skipped %d damaged packets", name, bad_packets)
-    y = np.concatenate(chunks).astype(np.float32, copy=False)[skip or 0 :] if chunks else np.zeros(0, np.float32)
+    y = (
+        np.concatenate(chunks).astype(np.float32, copy=False)[skip or 0 :]
+        if chunks
+        else np.zeros(0, np.float32)
+    )
     if y.size == 0:
         raise CorruptAudio() if _looks_like_media(head) else NotAudio()
     if not np.all(np.isfinite(y)):
@@ -156,8 +167,13 @@ def _decode(source: str | BinaryIO, *, name: str, head: bytes, sample_rate: int,
     truncated = len(y) > limit
     decoded_s = len(y) / sample_rate + start_s
     source_s = max(stated_s or 0.0, decoded_s) if truncated else decoded_s
-    return Audio(y[:limit], sample_rate, truncated=truncated, start_s=start_s,
-                 source_s=source_s if (not truncated or stated_s) else None)
+    return Audio(
+        y[:limit],
+        sample_rate,
+        truncated=truncated,
+        start_s=start_s,
+        source_s=source_s if (not truncated or stated_s) else None,
+    )
 
 
 def _demuxed_end(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float | None:
@@ -183,8 +199,14 @@ def decode_file(path: Path, *, sample_rate: int, max_seconds: float, start_s: fl
         raise EmptyAudio()
     with path.open("rb") as f:
         head = f.read(12)
-    return _decode(str(path), name=path.name, head=head, sample_rate=sample_rate, max_seconds=max_seconds,
-                   start_s=start_s)
+    return _decode(
+        str(path),
+        name=path.name,
+        head=head,
+        sample_rate=sample_rate,
+        max_seconds=max_seconds,
+        start_s=start_s,
+    )
 
 
 def decode_bytes(data: bytes, *, sample_rate: int, max_seconds: float, suffix: str = "") -> Audio:
@@ -195,8 +217,13 @@ def decode_bytes(data: bytes, *, sample_rate: int, max_seconds: float, suffix: s
     """
     if not data:
         raise EmptyAudio()
-    return _decode(io.BytesIO(data), name=f"upload{suffix}", head=data[:12], sample_rate=sample_rate,
-                   max_seconds=max_seconds)
+    return _decode(
+        io.BytesIO(data),
+        name=f"upload{suffix}",
+        head=data[:12],
+        sample_rate=sample_rate,
+        max_seconds=max_seconds,
+    )
 
 
 def clean(audio: Audio, *, min_seconds: float) -> Audio:
@@ -219,8 +246,9 @@ def clean(audio: Audio, *, min_seconds: float) -> Audio:
     # Never let normalisation clip: limit the gain by the peak.
     peak = float(np.max(np.abs(trimmed)))
     gain = min(gain, 0.99 / peak) if peak > 0 else gain
-    return dataclasses.replace(audio, samples=(trimmed * gain).astype(np.float32),
-                               start_s=audio.start_s + first / audio.sample_rate)
+    return dataclasses.replace(
+        audio, samples=(trimmed * gain).astype(np.float32), start_s=audio.start_s + first / audio.sample_rate
+    )
 
 
 #: Clip formats: (PyAV container, encoder, bit rate), MIME type. Opus for chat voice players; MP3
@@ -240,8 +268,9 @@ def encode_clip(path: Path, *, start_s: float, duration_s: float, fmt: str = "og
     decoding: the ``ffmpeg`` program's start-up was half of a clip's ~180 ms.
     """
     (container_fmt, codec, bit_rate), _ = CLIP_CODECS[fmt]
-    y = decode_file(path, sample_rate=CLIP_RATE, max_seconds=duration_s,
-                    start_s=max(0.0, start_s)).samples.copy()  # a copy: the fades write into it
+    y = decode_file(
+        path, sample_rate=CLIP_RATE, max_seconds=duration_s, start_s=max(0.0, start_s)
+    ).samples.copy()  # a copy: the fades write into it
     fade = min(int(0.5 * CLIP_RATE), len(y) // 4)
     if fade:
         ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
@@ -256,4 +285,3 @@ def encode_clip(path: Path, *, start_s: float, duration_s: float, fmt: str = "og
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             out.mux(packet)
     return buf.getvalue()
-

@@ -29,8 +29,14 @@ class MicroBatcher(Generic[In, Out]):
     it goes where its oldest member's own job would have gone.
     """
 
-    def __init__(self, fn: Callable[[list[In]], list[Out]],
-                 run: Callable[..., Awaitable[Any]], *, max_batch: int = 8, max_wait_s: float = 0.02) -> None:
+    def __init__(
+        self,
+        fn: Callable[[list[In]], list[Out]],
+        run: Callable[..., Awaitable[Any]],
+        *,
+        max_batch: int = 8,
+        max_wait_s: float = 0.02,
+    ) -> None:
         self.fn, self.run = fn, run
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
         # Each item with its caller's request ticket (None outside any request).
@@ -48,8 +54,11 @@ class MicroBatcher(Generic[In, Out]):
             self._flush()
         elif self._flush_handle is None:
             loop = asyncio.get_running_loop()
-            self._flush_handle = (loop.call_soon(self._flush) if not self._running
-                                  else loop.call_later(self.max_wait_s, self._flush))
+            self._flush_handle = (
+                loop.call_soon(self._flush)
+                if not self._running
+                else loop.call_later(self.max_wait_s, self._flush)
+            )
         return await fut
 
     def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:

@@ -77,8 +77,7 @@ _ADDED_COLUMNS = {"version_of": "TEXT", "start_s": "REAL", "indexed_s": "REAL"}
 
 #: Bumped in the transaction of every change to the set of songs (add, remove, reindex), so every
 #: process sharing the data directory can see with one read that it has to catch up.
-_BUMP = ("INSERT INTO meta VALUES ('generation', 1) "
-         "ON CONFLICT(key) DO UPDATE SET value = value + 1")
+_BUMP = "INSERT INTO meta VALUES ('generation', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1"
 
 
 def _row_to_song(r: sqlite3.Row) -> Song:
@@ -209,8 +208,10 @@ class Catalog:
         with self._db() as db:
             db.execute("DELETE FROM songs WHERE song_id = ?", (song_id,))
             db.execute(_BUMP)
-            heir = db.execute("SELECT song_id FROM songs WHERE version_of = ? ORDER BY added_at, song_id LIMIT 1",
-                              (song_id,)).fetchone()
+            heir = db.execute(
+                "SELECT song_id FROM songs WHERE version_of = ? ORDER BY added_at, song_id LIMIT 1",
+                (song_id,),
+            ).fetchone()
             if heir is not None:
                 db.execute("UPDATE songs SET version_of = NULL WHERE song_id = ?", (heir[0],))
                 db.execute("UPDATE songs SET version_of = ? WHERE version_of = ?", (heir[0], song_id))
@@ -241,8 +242,10 @@ class Catalog:
     def set_timing(self, song_id: str, *, duration_s: float, start_s: float, indexed_s: float) -> None:
         """Record where a song's indexed audio lies in its file (filled in by ``reindex`` for old rows)."""
         with self._db() as db:
-            db.execute("UPDATE songs SET duration_s = ?, start_s = ?, indexed_s = ? WHERE song_id = ?",
-                       (duration_s, start_s, indexed_s, song_id))
+            db.execute(
+                "UPDATE songs SET duration_s = ?, start_s = ?, indexed_s = ? WHERE song_id = ?",
+                (duration_s, start_s, indexed_s, song_id),
+            )
 
     def count(self) -> int:
         with self._db() as db:
@@ -255,8 +258,9 @@ class Catalog:
         return {r[0]: r[1] for r in rows}
 
     # -- usage ----------------------------------------------------------------------------
-    def log_query(self, query_id: str, source: str, top_song_id: str | None, match: bool,
-                  confidence: float | None) -> None:
+    def log_query(
+        self, query_id: str, source: str, top_song_id: str | None, match: bool, confidence: float | None
+    ) -> None:
         with self._db() as db:
             db.execute(
                 "INSERT OR REPLACE INTO queries VALUES (?, ?, ?, ?, ?, ?)",
@@ -291,9 +295,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def new_song(*, sha256: str, ext: str, title: str, artist: str | None, duration_s: float, source_name: str,
-             added_by: str | None, genre: str | None = None, version_of: str | None = None,
-             start_s: float = 0.0, indexed_s: float | None = None) -> Song:
+def new_song(
+    *,
+    sha256: str,
+    ext: str,
+    title: str,
+    artist: str | None,
+    duration_s: float,
+    source_name: str,
+    added_by: str | None,
+    genre: str | None = None,
+    version_of: str | None = None,
+    start_s: float = 0.0,
+    indexed_s: float | None = None,
+) -> Song:
     return Song(
         song_id=sha256[:SONG_ID_LEN], title=title, artist=artist, duration_s=duration_s,
         source_name=source_name, sha256=sha256, ext=ext, added_by=added_by, added_at=_now(), genre=genre,

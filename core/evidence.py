@@ -139,10 +139,14 @@ def judge(ev: QueryEvidence) -> str | None:
         return NO_TUNE
     if ev.pitches <= 1:
         return ONE_NOTE
-    glide = ev.glide_share > GLIDE_SHARE and (ev.chromatic_share > GLIDE_CHROMATIC or ev.glide_share > ALL_GLIDE)
+    glide = ev.glide_share > GLIDE_SHARE and (
+        ev.chromatic_share > GLIDE_CHROMATIC or ev.glide_share > ALL_GLIDE
+    )
     if ev.pitches < MIN_PITCHES or ev.steps < MIN_STEPS or ev.step_sizes < MIN_STEP_SIZES or glide:
         return TOO_LITTLE
-    spoken = ev.glide_share > MAX_GLIDE_SHARE and (ev.voiced_share < SPOKEN_VOICED or ev.range_st < SPOKEN_RANGE_ST)
+    spoken = ev.glide_share > MAX_GLIDE_SHARE and (
+        ev.voiced_share < SPOKEN_VOICED or ev.range_st < SPOKEN_RANGE_ST
+    )
     if spoken or ev.held_share < MIN_HELD_SHARE:
         return SPEECH
     return None
@@ -176,7 +180,9 @@ def _note_frames(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: l
             continue
         midi = 69.0 + 12.0 * np.log2(hz[at] / 440.0)
         k = min(VIBRATO_FRAMES, len(midi))
-        smooth = np.convolve(np.pad(midi, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, mode="valid")
+        smooth = np.convolve(
+            np.pad(midi, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, mode="valid"
+        )
         yield 69.0 + 12.0 * np.log2(n.pitch_hz / 440.0), smooth, times[at]
 
 
@@ -189,7 +195,10 @@ def _chromatic_share(midi: np.ndarray) -> float:
 def _held_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: list) -> float:
     if not voiced.any():
         return 0.0
-    held = sum(int(np.sum(np.abs(smooth - pitch) <= 0.5)) for pitch, smooth, _ in _note_frames(times, hz, voiced, notes))
+    held = sum(
+        int(np.sum(np.abs(smooth - pitch) <= 0.5))
+        for pitch, smooth, _ in _note_frames(times, hz, voiced, notes)
+    )
     return held / int(voiced.sum())
 
 
@@ -211,5 +220,3 @@ def _glide_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: l
         total += dur
         slid += dur * (abs(slope) > GLIDE_ST_PER_S)
     return slid / total if total else 0.0
-
-

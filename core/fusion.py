@@ -17,6 +17,7 @@ from core import calibration
 from core.settings import Gate
 from core.types import IndexHit
 
+
 @dataclass(frozen=True)
 class Fused:
     song_id: str
@@ -28,8 +29,9 @@ class Fused:
     versions: tuple[str, ...] = ()  # other versions of the same recording found (see ``fuse``'s group_of)
 
 
-def convincing(hits: Mapping[str, list[IndexHit]], gates: Mapping[str, Gate],
-               group_of: Mapping[str, str] | None = None) -> dict[str, IndexHit]:
+def convincing(
+    hits: Mapping[str, list[IndexHit]], gates: Mapping[str, Gate], group_of: Mapping[str, str] | None = None
+) -> dict[str, IndexHit]:
     """Each gated embedder's best hit, where it passes its gate: a score of at least
     ``gate.score`` *and* a lead of ``gate.margin`` over its runner-up (embedder → hit) — the best
     hit of another group, when ``group_of`` groups versions of one recording."""
@@ -47,7 +49,9 @@ def convincing(hits: Mapping[str, list[IndexHit]], gates: Mapping[str, Gate],
     return out
 
 
-def one_per_group(rows: list[tuple], group_of: Mapping[str, str]) -> tuple[list[tuple], dict[str, tuple[str, ...]]]:
+def one_per_group(
+    rows: list[tuple], group_of: Mapping[str, str]
+) -> tuple[list[tuple], dict[str, tuple[str, ...]]]:
     """Rows (song_id first, best first) with each group's best row only, and the other members of each kept row.
 
     Versions of one recording score alike (their windows are the same audio): counted apart, the
@@ -67,9 +71,14 @@ def one_per_group(rows: list[tuple], group_of: Mapping[str, str]) -> tuple[list[
     return kept, {k: tuple(v) for k, v in members.items() if v}
 
 
-def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float],
-         gates: Mapping[str, Gate] | None = None, *, n_songs: int | None = None,
-         group_of: Mapping[str, str] | None = None) -> list[Fused]:
+def fuse(
+    hits: Mapping[str, list[IndexHit]],
+    weights: Mapping[str, float],
+    gates: Mapping[str, Gate] | None = None,
+    *,
+    n_songs: int | None = None,
+    group_of: Mapping[str, str] | None = None,
+) -> list[Fused]:
     """One ranking of songs from each embedder's hits (sorted by fused score, descending).
 
     A gated embedder does not join the weighted mean: it is evidence only when it is
@@ -99,8 +108,13 @@ def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float],
     order = sorted(mean_of, key=lambda n: -weights[n])  # the offset comes from the weightiest embedder
     rows = []
     for song_id in {x.song_id for n in mean_of for x in used[n]} | set(bonus):
-        score = sum(weights[n] * (by_song[n][song_id].score if song_id in by_song[n] else floor[n])
-                    for n in mean_of) / total_w
+        score = (
+            sum(
+                weights[n] * (by_song[n][song_id].score if song_id in by_song[n] else floor[n])
+                for n in mean_of
+            )
+            / total_w
+        )
         offset = next((by_song[n][song_id].offset_s for n in order if song_id in by_song[n]), None)
         if song_id in bonus:  # a recording's match pins the passage exactly
             score, offset = score + bonus[song_id][0], bonus[song_id][1]
@@ -114,7 +128,9 @@ def fuse(hits: Mapping[str, list[IndexHit]], weights: Mapping[str, float],
     for i, (song_id, score, offset, scores) in enumerate(rows):
         # A one-song catalog has no runner-up: the margin is then over "no similarity".
         best_other = rows[0][1] if i > 0 else (rows[1][1] if len(rows) > 1 else 0.0)
-        st = calibration.standing(score, score - best_other, chance[:i - 1] + chance[i:] if i else chance, n_songs)
+        st = calibration.standing(
+            score, score - best_other, chance[: i - 1] + chance[i:] if i else chance, n_songs
+        )
         conf = calibration.confidence(st)
         if i:  # at most one song is the one in the query: a runner-up has what the top leaves
             conf = min(conf, 1.0 - out[0].confidence)

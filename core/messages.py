@@ -92,8 +92,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "没有 ID 为 {song_id} 的歌曲。",
     },
     "index_mismatch": {
-        "en": "The search index was built differently ({detail}). An admin needs to run "
-        "`humbot reindex`.",
+        "en": "The search index was built differently ({detail}). An admin needs to run `humbot reindex`.",
         "zh": "搜索索引的构建方式不同（{detail}）。需要管理员运行 `humbot reindex`。",
     },
     "config_invalid": {

@@ -119,9 +119,12 @@ def recording_print(samples: np.ndarray, sample_rate: int) -> RecordingPrint:
     frames = np.lib.stride_tricks.sliding_window_view(y, N_FFT)[::HOP][:n_frames]
     spec = np.abs(np.fft.rfft(frames * np.hanning(N_FFT).astype(np.float32), axis=1))[:, LO_BIN:HI_BIN]
     db = 20 * np.log10(spec + 1e-9)  # (frames, bins); gain only shifts it
-    partial = ((db == ndimage.maximum_filter1d(db, 2 * NEIGHBOUR_BINS + 1, axis=1, mode="nearest"))
-               & (db > db.max(axis=1, keepdims=True) - FRAME_FLOOR_DB) & (db > db.max() - FLOOR_DB)
-               & (db > SILENCE_DB))
+    partial = (
+        (db == ndimage.maximum_filter1d(db, 2 * NEIGHBOUR_BINS + 1, axis=1, mode="nearest"))
+        & (db > db.max(axis=1, keepdims=True) - FRAME_FLOOR_DB)
+        & (db > db.max() - FLOOR_DB)
+        & (db > SILENCE_DB)
+    )
     strength = np.where(partial, db, -np.inf)
     top = np.argsort(-strength, axis=1, kind="stable")[:, :PEAKS_PER_FRAME]  # (frames, k) bins
     t = np.repeat(np.arange(n_frames), top.shape[1])
@@ -199,5 +202,6 @@ MIN_OVERLAP_SHARE = 0.5
 
 def is_same(match: Match, a_duration_s: float, b_duration_s: float) -> bool:
     """Whether ``match`` (of recordings ``a_duration_s`` and ``b_duration_s`` long) says "one recording"."""
-    return (match.similarity >= SAME_THRESHOLD
-            and match.overlap_s >= MIN_OVERLAP_SHARE * max(a_duration_s, b_duration_s))
+    return match.similarity >= SAME_THRESHOLD and match.overlap_s >= MIN_OVERLAP_SHARE * max(
+        a_duration_s, b_duration_s
+    )

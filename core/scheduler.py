@@ -118,8 +118,9 @@ class PriorityPool:
         self._cond = threading.Condition()
         self._closed = False
         # Daemon threads: a service nobody closed does not keep the interpreter from exiting.
-        self._threads = [threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True)
-                         for i in range(workers)]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True) for i in range(workers)
+        ]
         for t in self._threads:
             t.start()
 

@@ -44,8 +44,18 @@ from core.pending import HeldUpload, PendingUploads
 from core.settings import Gate, LimitsConfig, SearchConfig
 from core.text import clean_label
 from core.write_lock import WriteLock
-from core.types import (AddResult, Clip, IndexHit, IndexStats, ReindexResult, SearchFilter, SearchResponse, SearchResult,
-                        Segments, Song)
+from core.types import (
+    AddResult,
+    Clip,
+    IndexHit,
+    IndexStats,
+    ReindexResult,
+    SearchFilter,
+    SearchResponse,
+    SearchResult,
+    Segments,
+    Song,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -142,7 +152,9 @@ class HumService:
         self._syncing = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._batchers = {
-            e.name: MicroBatcher(e.embed_queries_full, partial(self._run, admitted=True), max_batch=8, max_wait_s=0.02)
+            e.name: MicroBatcher(
+                e.embed_queries_full, partial(self._run, admitted=True), max_batch=8, max_wait_s=0.02
+            )
             for e in embedders
         }
 
@@ -256,7 +268,9 @@ class HumService:
     # -- catalog --------------------------------------------------------------------------
     def _by_rate(self, audio: audio_mod.Audio) -> dict[int, np.ndarray]:
         """The samples at each embedder's rate, each rate resampled once (melody and harmony share 16 kHz)."""
-        return {rate: audio.resampled(rate).samples for rate in {e.sample_rate for e in self.embedders.values()}}
+        return {
+            rate: audio.resampled(rate).samples for rate in {e.sample_rate for e in self.embedders.values()}
+        }
 
     def _embed_song(self, samples32k: np.ndarray) -> dict[str, Segments]:
         by_rate = self._by_rate(audio_mod.Audio(samples32k, DECODE_RATE))
@@ -267,14 +281,23 @@ class HumService:
         return fp.landmarks_of(audio_mod.Audio(samples32k, DECODE_RATE).resampled(fp.SAMPLE_RATE).samples)
 
     def _decode_song(self, data: bytes, suffix: str) -> audio_mod.Audio:
-        raw = audio_mod.decode_bytes(data, sample_rate=DECODE_RATE, max_seconds=self.limits.max_song_seconds,
-                                     suffix=suffix)
+        raw = audio_mod.decode_bytes(
+            data, sample_rate=DECODE_RATE, max_seconds=self.limits.max_song_seconds, suffix=suffix
+        )
         return audio_mod.clean(raw, min_seconds=self.limits.min_query_seconds)
 
     @scheduler.request("import")
-    async def add_song(self, data: bytes, *, filename: str, title: str | None = None, artist: str | None = None,
-                       added_by: str | None = None, genre: str | None = None,
-                       on_duplicate: str = "skip") -> AddResult:
+    async def add_song(
+        self,
+        data: bytes,
+        *,
+        filename: str,
+        title: str | None = None,
+        artist: str | None = None,
+        added_by: str | None = None,
+        genre: str | None = None,
+        on_duplicate: str = "skip",
+    ) -> AddResult:
         """Store, embed and index a song. Idempotent: the same bytes give the same song back.
 
         A file that is the same *recording* as a catalog song (a re-encode, another gain or
@@ -297,7 +320,8 @@ class HumService:
         segments, rec, landmarks = await asyncio.gather(
             self._run(self._embed_song, decoded.samples, admitted=True),
             self._run(same_recording.recording_print, decoded.samples, DECODE_RATE, admitted=True),
-            self._run(self._landmarks, decoded.samples, admitted=True) if self.fingerprints else _none())
+            self._run(self._landmarks, decoded.samples, admitted=True) if self.fingerprints else _none(),
+        )
         # Everything from here to the catalog row runs under the data directory's write lock, so
         # two processes importing one file (or copies of one recording) at once cannot both add
         # it, and no process's start-up clean-up takes this import for debris (core.write_lock).
@@ -310,23 +334,46 @@ class HumService:
             if twin is not None and on_duplicate == "skip":
                 log.info("not adding %r: the same recording as %s %r", filename, twin.song_id, twin.title)
                 return AddResult(twin, created=False, duplicate_of=twin)
-            song = new_song(sha256=sha, ext=suffix,
-                            title=clean_label(title) or clean_label(Path(filename).stem) or UNTITLED,
-                            artist=clean_label(artist), genre=clean_label(genre),
-                            duration_s=decoded.file_duration_s,
-                            start_s=decoded.start_s, indexed_s=decoded.duration_s,
-                            source_name=clean_label(Path(filename).name) or UNTITLED, added_by=added_by,
-                            version_of=(twin.version_of or twin.song_id) if twin is not None else None)
+            song = new_song(
+                sha256=sha,
+                ext=suffix,
+                title=clean_label(title) or clean_label(Path(filename).stem) or UNTITLED,
+                artist=clean_label(artist),
+                genre=clean_label(genre),
+                duration_s=decoded.file_duration_s,
+                start_s=decoded.start_s,
+                indexed_s=decoded.duration_s,
+                source_name=clean_label(Path(filename).name) or UNTITLED,
+                added_by=added_by,
+                version_of=(twin.version_of or twin.song_id) if twin is not None else None,
+            )
             await self._commit_song(song, data, segments, rec, landmarks)
-        log.info("added song %s %r (%.0f s of %.0f s from %.1f s)%s", song.song_id, song.title, song.indexed_s,
-                 song.duration_s, song.start_s, f" as a version of {song.version_of}" if song.version_of else "")
+        log.info(
+            "added song %s %r (%.0f s of %.0f s from %.1f s)%s",
+            song.song_id,
+            song.title,
+            song.indexed_s,
+            song.duration_s,
+            song.start_s,
+            f" as a version of {song.version_of}" if song.version_of else "",
+        )
         if decoded.truncated:
-            log.warning("song %s: only the first %.0f s of %.0f s were indexed (limits.max_song_seconds)",
-                        song.song_id, self.limits.max_song_seconds, song.duration_s)
+            log.warning(
+                "song %s: only the first %.0f s of %.0f s were indexed (limits.max_song_seconds)",
+                song.song_id,
+                self.limits.max_song_seconds,
+                song.duration_s,
+            )
         return AddResult(song, created=True, duplicate_of=twin, truncated=decoded.truncated)
 
-    async def _commit_song(self, song: Song, data: bytes, segments: Mapping[str, Segments],
-                           rec: same_recording.RecordingPrint, landmarks: fp.Landmarks | None) -> None:
+    async def _commit_song(
+        self,
+        song: Song,
+        data: bytes,
+        segments: Mapping[str, Segments],
+        rec: same_recording.RecordingPrint,
+        landmarks: fp.Landmarks | None,
+    ) -> None:
         """Store a new song's file, features, vectors and fingerprints, then its catalog row.
 
         Order matters for crash safety: file, then vectors, then the catalog row (the commit).
@@ -341,13 +388,16 @@ class HumService:
                     raise BackendUnavailable()
                 await self.fingerprints.add(song.song_id, landmarks)
             except BackendUnavailable:  # melody and harmony still find it; `humbot reindex` adds these
-                log.warning("fingerprints of %s not stored: index unavailable (run `humbot reindex` later)",
-                            song.song_id)
+                log.warning(
+                    "fingerprints of %s not stored: index unavailable (run `humbot reindex` later)",
+                    song.song_id,
+                )
         await asyncio.to_thread(self.catalog.add, song)
         self._groups = None
 
-    async def _same_recording_as(self, rec: same_recording.RecordingPrint,
-                                 segments: Mapping[str, Segments]) -> Song | None:
+    async def _same_recording_as(
+        self, rec: same_recording.RecordingPrint, segments: Mapping[str, Segments]
+    ) -> Song | None:
         """The catalog song ``rec`` is the same recording as (the most similar one), or None.
 
         Candidates come from the index, asked with a few of the new song's own vectors (harmony's
@@ -372,17 +422,24 @@ class HumService:
             if other is None:
                 continue
             match = await self._run(same_recording.compare, rec, other, admitted=True)
-            log.debug("same recording as %s? similarity %.3f at %+.1f s", hit.song_id, match.similarity,
-                      match.offset_s)
+            log.debug(
+                "same recording as %s? similarity %.3f at %+.1f s",
+                hit.song_id,
+                match.similarity,
+                match.offset_s,
+            )
             if same_recording.is_same(match, rec.duration_s, other.duration_s) and (
-                    best is None or match.similarity > best[0]):
+                best is None or match.similarity > best[0]
+            ):
                 best = (match.similarity, song)
         return best[1] if best else None
 
     async def _recording_print(self, song: Song) -> same_recording.RecordingPrint | None:
         """A catalog song's stored print; made once (and stored) for songs imported before prints."""
         stored = await asyncio.to_thread(self.catalog.load_features, RECORDING_FEATURES, [song.song_id])
-        rec = same_recording.RecordingPrint.from_array(stored[song.song_id]) if song.song_id in stored else None
+        rec = (
+            same_recording.RecordingPrint.from_array(stored[song.song_id]) if song.song_id in stored else None
+        )
         if rec is not None:
             return rec
         path = self.catalog.file_path(song.sha256, song.ext)
@@ -397,8 +454,16 @@ class HumService:
         return rec
 
     # -- uploads held for an admin's decision ("Keep as a version") ---------------------------
-    async def hold_upload(self, data: bytes, *, filename: str, title: str | None = None,
-                          artist: str | None = None, added_by: str | None = None, genre: str | None = None) -> str:
+    async def hold_upload(
+        self,
+        data: bytes,
+        *,
+        filename: str,
+        title: str | None = None,
+        artist: str | None = None,
+        added_by: str | None = None,
+        genre: str | None = None,
+    ) -> str:
         """Keep an upload (a duplicate an admin may still want) on disk; returns the key for :meth:`add_held`."""
         meta = HeldUpload(filename, title, artist, genre, added_by, time.time())
         return await asyncio.to_thread(self.pending.hold, data, sha256_of(data), meta)
@@ -409,8 +474,15 @@ class HumService:
         if held is None:
             raise UploadExpired()
         data, meta = held
-        result = await self.add_song(data, filename=meta.filename, title=meta.title, artist=meta.artist,
-                                     added_by=meta.added_by, genre=meta.genre, on_duplicate=on_duplicate)
+        result = await self.add_song(
+            data,
+            filename=meta.filename,
+            title=meta.title,
+            artist=meta.artist,
+            added_by=meta.added_by,
+            genre=meta.genre,
+            on_duplicate=on_duplicate,
+        )
         await asyncio.to_thread(self.pending.drop, key)
         return result
 
@@ -475,15 +547,23 @@ class HumService:
         await self._store_features(song.song_id, segments)
         rec = await self._run(same_recording.recording_print, decoded.samples, DECODE_RATE, admitted=True)
         await asyncio.to_thread(self.catalog.store_features, RECORDING_FEATURES, song.song_id, rec.to_array())
-        await asyncio.to_thread(self.catalog.set_timing, song.song_id,
-                                duration_s=decoded.file_duration_s,
-                                start_s=decoded.start_s, indexed_s=decoded.duration_s)
+        await asyncio.to_thread(
+            self.catalog.set_timing,
+            song.song_id,
+            duration_s=decoded.file_duration_s,
+            start_s=decoded.start_s,
+            indexed_s=decoded.duration_s,
+        )
         if self.fingerprints is not None:  # each song's landmarks replaced as it goes (one decoding)
-            await self.fingerprints.add(song.song_id, await self._run(self._landmarks, decoded.samples, admitted=True))
+            await self.fingerprints.add(
+                song.song_id, await self._run(self._landmarks, decoded.samples, admitted=True)
+            )
         return segments
 
-    async def songs_with_segments(self, skipped: list[tuple[Song, str]] | None = None,
-                                  ) -> AsyncIterator[tuple[Song, Mapping[str, Segments]]]:
+    async def songs_with_segments(
+        self,
+        skipped: list[tuple[Song, str]] | None = None,
+    ) -> AsyncIterator[tuple[Song, Mapping[str, Segments]]]:
         """Every catalog song re-embedded from its original (for ``reindex``); songs that cannot
         be are left out and listed in ``skipped``."""
         skipped = [] if skipped is None else skipped
@@ -505,8 +585,9 @@ class HumService:
             except IndexMismatch:  # hashes of another landmark layout: nothing in them is reusable
                 await self.fingerprints.reset()
         skipped: list[tuple[Song, str]] = []
-        n = await self.index.rebuild({n: e.spec for n, e in self.embedders.items()},
-                                     self.songs_with_segments(skipped))
+        n = await self.index.rebuild(
+            {n: e.spec for n, e in self.embedders.items()}, self.songs_with_segments(skipped)
+        )
         async with self.write_lock.held():
             n += await self._catch_up(skipped)
             await asyncio.to_thread(self.catalog.touch)  # every running process reloads the new index
@@ -534,13 +615,22 @@ class HumService:
 
     # -- search ---------------------------------------------------------------------------
     def _decode_query(self, data: bytes, suffix: str) -> audio_mod.Audio:
-        raw = audio_mod.decode_bytes(data, sample_rate=DECODE_RATE, max_seconds=self.limits.max_query_seconds,
-                                     suffix=suffix)
+        raw = audio_mod.decode_bytes(
+            data, sample_rate=DECODE_RATE, max_seconds=self.limits.max_query_seconds, suffix=suffix
+        )
         return audio_mod.clean(raw, min_seconds=self.limits.min_query_seconds)
 
     @scheduler.request("search")
-    async def search(self, data: bytes, *, filename: str = "query", top_k: int | None = None,
-                     with_clip: bool = True, source: str = "api", filters: SearchFilter | None = None) -> SearchResponse:
+    async def search(
+        self,
+        data: bytes,
+        *,
+        filename: str = "query",
+        top_k: int | None = None,
+        with_clip: bool = True,
+        source: str = "api",
+        filters: SearchFilter | None = None,
+    ) -> SearchResponse:
         """Find the songs a recording (hummed, sung or played) comes from."""
         top_k = top_k or self.search_cfg.top_k
         timings: dict[str, float] = {}
@@ -560,34 +650,52 @@ class HumService:
         heard, recognised, *paths = await asyncio.gather(
             self._run(self._evidence, query, by_rate, admitted=True),
             self._fingerprint_path(query, filters),
-            *(self._search_path(name, by_rate[e.sample_rate], filters, groups) for name, e in self.embedders.items()))
+            *(
+                self._search_path(name, by_rate[e.sample_rate], filters, groups)
+                for name, e in self.embedders.items()
+            ),
+        )
         hits = {name: found for name, found, _ in paths if found}
         for stage in ("embed", "search", "rerank"):
             timings[stage] = max(stage_ms.get(stage, 0.0) for _, _, stage_ms in paths)
         t3 = time.perf_counter()
 
         # The confidence weighs the catalog's size: a chance match is likelier among more songs.
-        n_songs = len(filters.song_ids) if filters and filters.song_ids is not None else await self.count_songs()
+        n_songs = (
+            len(filters.song_ids) if filters and filters.song_ids is not None else await self.count_songs()
+        )
         fused = fuse(hits, self.search_cfg.weights, self.search_cfg.gates, n_songs=n_songs, group_of=groups)
         # A query with no tune in it (a held note, speech, drums…) is never a confident answer,
         # unless a gated path (harmony) found a recording of the song itself by a wide margin:
         # its fingerprint is evidence of its own, and a phone recording of a band can be a poor
         # single voice. (A held note's chroma can pass the ordinary gate: hence the wider one.)
-        recording = {n: Gate(score=g.score, margin=max(g.margin, evidence.RECORDING_MARGIN)) for n, g in self.search_cfg.gates.items()}
+        recording = {
+            n: Gate(score=g.score, margin=max(g.margin, evidence.RECORDING_MARGIN))
+            for n, g in self.search_cfg.gates.items()
+        }
         reason = None if convincing(hits, recording, groups) else evidence.judge(heard)
         factor = evidence.NO_TUNE_FACTOR if reason else 1.0
         versions = {f.song_id: _versions_of(f.song_id, groups) for f in fused[:top_k]}
-        songs = await asyncio.to_thread(self.catalog.get_many,
-                                        [i for f in fused[:top_k] for i in (f.song_id, *versions[f.song_id])])
+        songs = await asyncio.to_thread(
+            self.catalog.get_many, [i for f in fused[:top_k] for i in (f.song_id, *versions[f.song_id])]
+        )
         # Offsets were measured on each song's indexed audio: + its lead-in = the file's time.
         results = [
-            SearchResult(songs[f.song_id], f.score, f.confidence * factor, songs[f.song_id].start_s + f.offset_s,
-                         f.scores,
-                         tuple(songs[v] for v in versions[f.song_id] if v in songs))
-            for f in fused[:top_k] if f.song_id in songs
+            SearchResult(
+                songs[f.song_id],
+                f.score,
+                f.confidence * factor,
+                songs[f.song_id].start_s + f.offset_s,
+                f.scores,
+                tuple(songs[v] for v in versions[f.song_id] if v in songs),
+            )
+            for f in fused[:top_k]
+            if f.song_id in songs
         ]
         if recognised is not None:
-            missing = [i for i in (recognised.song_id, *_versions_of(recognised.song_id, groups)) if i not in songs]
+            missing = [
+                i for i in (recognised.song_id, *_versions_of(recognised.song_id, groups)) if i not in songs
+            ]
             if missing:
                 songs = {**songs, **await asyncio.to_thread(self.catalog.get_many, missing)}
             results = self._recognised_first(recognised, results, songs, groups, filters, top_k)
@@ -603,12 +711,30 @@ class HumService:
         timings["total"] = (time.perf_counter() - t0) * 1000
         query_id = uuid.uuid4().hex[:12]
         top = results[0] if results else None
-        await asyncio.to_thread(self.catalog.log_query, query_id, source, top.song.song_id if top else None, match,
-                                top.confidence if top else None)
-        return SearchResponse(query_id, results, match, query.duration_s, query.truncated, clip, timings,
-                              reason=reason, evidence=heard, standing=fused[0].standing if fused else None)
+        await asyncio.to_thread(
+            self.catalog.log_query,
+            query_id,
+            source,
+            top.song.song_id if top else None,
+            match,
+            top.confidence if top else None,
+        )
+        return SearchResponse(
+            query_id,
+            results,
+            match,
+            query.duration_s,
+            query.truncated,
+            clip,
+            timings,
+            reason=reason,
+            evidence=heard,
+            standing=fused[0].standing if fused else None,
+        )
 
-    async def _fingerprint_path(self, query: audio_mod.Audio, filters: SearchFilter | None) -> FingerprintMatch | None:
+    async def _fingerprint_path(
+        self, query: audio_mod.Audio, filters: SearchFilter | None
+    ) -> FingerprintMatch | None:
         """The song a query is a recording of, by its landmarks — or None (also without a fingerprint index)."""
         if not await self._open_fingerprints():
             return None
@@ -632,8 +758,14 @@ class HumService:
         return fp.query_variants(query.resampled(fp.SAMPLE_RATE).samples, self.fingerprint_speeds)
 
     @staticmethod
-    def _recognised_first(recognised: FingerprintMatch, results: list[SearchResult], songs: Mapping[str, Song],
-                          groups: Mapping[str, str], filters: SearchFilter | None, top_k: int) -> list[SearchResult]:
+    def _recognised_first(
+        recognised: FingerprintMatch,
+        results: list[SearchResult],
+        songs: Mapping[str, Song],
+        groups: Mapping[str, str],
+        filters: SearchFilter | None,
+        top_k: int,
+    ) -> list[SearchResult]:
         """``results`` with the fingerprint's song first, where its alignment puts the query.
 
         The landmarks decide a recording of the song itself (``ACCEPTED_CONFIDENCE``: every accepted
@@ -641,16 +773,26 @@ class HumService:
         every other song is left at most what the answer leaves (``1 − confidence``).
         """
         song = songs.get(recognised.song_id)
-        if song is None or (filters is not None and not filters.admits(song.song_id, song.artist, song.genre)):
+        if song is None or (
+            filters is not None and not filters.admits(song.song_id, song.artist, song.genre)
+        ):
             return results
         group = groups.get(song.song_id, song.song_id)
         same = next((r for r in results if groups.get(r.song.song_id, r.song.song_id) == group), None)
         confidence = max(ACCEPTED_CONFIDENCE, same.confidence if same else 0.0)
-        top = SearchResult(song, same.score if same else 0.0, confidence, song.start_s + recognised.hit.offset_s,
-                           {**(same.scores if same else {}), "fingerprint": float(recognised.hit.aligned)},
-                           tuple(songs[v] for v in _versions_of(song.song_id, groups) if v in songs))
-        others = [dataclasses.replace(r, confidence=min(r.confidence, 1.0 - confidence))
-                  for r in results if r is not same]
+        top = SearchResult(
+            song,
+            same.score if same else 0.0,
+            confidence,
+            song.start_s + recognised.hit.offset_s,
+            {**(same.scores if same else {}), "fingerprint": float(recognised.hit.aligned)},
+            tuple(songs[v] for v in _versions_of(song.song_id, groups) if v in songs),
+        )
+        others = [
+            dataclasses.replace(r, confidence=min(r.confidence, 1.0 - confidence))
+            for r in results
+            if r is not same
+        ]
         return [top, *others][:top_k]
 
     @staticmethod
@@ -658,8 +800,9 @@ class HumService:
         rate = evidence.SAMPLE_RATE
         return evidence.measure(by_rate[rate] if rate in by_rate else query.resampled(rate).samples)
 
-    async def _search_path(self, name: str, samples: np.ndarray, filters: SearchFilter | None,
-                           groups: Mapping[str, str]) -> tuple[str, list[IndexHit], dict[str, float]]:
+    async def _search_path(
+        self, name: str, samples: np.ndarray, filters: SearchFilter | None, groups: Mapping[str, str]
+    ) -> tuple[str, list[IndexHit], dict[str, float]]:
         """One embedder's candidates for a query: embed, first stage, then its re-ranking if any.
 
         The first stage's ``search.candidates`` are distinct *recordings*: a song's versions score
@@ -693,12 +836,15 @@ class HumService:
         top = hits[: self.search_cfg.rerank_candidates]
         feats = await asyncio.to_thread(self.catalog.load_features, name, [h.song_id for h in top])
         top = [h for h in top if h.song_id in feats]
-        scored = await self._run(self.embedders[name].rerank, qfeat, [(feats[h.song_id], h.offset_s) for h in top],
-                                 admitted=True)
+        scored = await self._run(
+            self.embedders[name].rerank, qfeat, [(feats[h.song_id], h.offset_s) for h in top], admitted=True
+        )
         out = [IndexHit(h.song_id, float(score), float(offset)) for h, (score, offset) in zip(top, scored)]
         return sorted(out, key=lambda h: (-h.score, h.song_id))
 
-    async def clip(self, song_id: str, offset_s: float, *, fmt: str | None = None, admitted: bool = False) -> Clip:
+    async def clip(
+        self, song_id: str, offset_s: float, *, fmt: str | None = None, admitted: bool = False
+    ) -> Clip:
         """About ``search.clip_seconds`` of a song, starting a little before ``offset_s``.
 
         ``fmt`` (``ogg`` | ``mp3``) overrides ``search.clip_format`` for a platform that needs one
@@ -709,13 +855,23 @@ class HumService:
         start = max(0.0, min(offset_s - 2.0, song.duration_s - length))
         fmt = fmt or self.search_cfg.clip_format
         path = self.catalog.file_path(song.sha256, song.ext)
-        data = await self._run(lambda: audio_mod.encode_clip(path, start_s=start, duration_s=length, fmt=fmt),
-                               admitted=admitted)
+        data = await self._run(
+            lambda: audio_mod.encode_clip(path, start_s=start, duration_s=length, fmt=fmt), admitted=admitted
+        )
         mime = audio_mod.CLIP_CODECS[fmt][1]
-        return Clip(data, mime, f"{song.title[:60]}.{fmt}", start, min(length, song.duration_s - start),
-                    song.title, song.artist)
+        return Clip(
+            data,
+            mime,
+            f"{song.title[:60]}.{fmt}",
+            start,
+            min(length, song.duration_s - start),
+            song.title,
+            song.artist,
+        )
 
-    async def feedback(self, query_id: str, song_id: str | None, correct: bool, user: str | None = None) -> None:
+    async def feedback(
+        self, query_id: str, song_id: str | None, correct: bool, user: str | None = None
+    ) -> None:
         """A user's verdict on an answer ("not it"), stored for evaluation and /stats."""
         await asyncio.to_thread(self.catalog.add_feedback, query_id, song_id, correct, user)
 
@@ -725,5 +881,10 @@ class HumService:
             index = await self.index.stats()
         except HumbotError as e:
             index = IndexStats(self.index.backend, 0, {}, False, str(e))
-        return ServiceStats(songs=await self.count_songs(), index=index, embedders=list(self.embedders),
-                            notes=self.notes, **usage)
+        return ServiceStats(
+            songs=await self.count_songs(),
+            index=index,
+            embedders=list(self.embedders),
+            notes=self.notes,
+            **usage,
+        )

@@ -34,8 +34,9 @@ class ElasticsearchConfig(Section):
     retry_backoff_max_s: float = Field(30.0, gt=0)  # ... doubling up to this
     shards: int = Field(1, ge=1)
     replicas: int = Field(0, ge=0)
-    vector_index_type: Literal["hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat", "int4_flat",
-                               "bbq_flat"] = "int8_hnsw"
+    vector_index_type: Literal[
+        "hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat", "int4_flat", "bbq_flat"
+    ] = "int8_hnsw"
     num_candidates: int = Field(100, ge=1, le=10000)  # kNN candidates per shard (at least top_k)
     multi_query: Literal["msearch", "knn_clauses"] = "msearch"  # how several query vectors are sent
     bulk_chunk_size: int = Field(50, ge=1)  # songs per bulk request
@@ -92,7 +93,9 @@ class Gate(Section):
 class SearchConfig(Section):
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(150, ge=1)  # songs fetched per embedder before fusion
-    rerank_candidates: int = Field(150, ge=1)  # of those, re-ranked (melody: coarse DTW on all, precise on 50)
+    rerank_candidates: int = Field(
+        150, ge=1
+    )  # of those, re-ranked (melody: coarse DTW on all, precise on 50)
     weights: dict[str, float] = {"melody": 1.0, "panns": 0.5, "harmony": 3.0}
     # Embedders that only add evidence when their best song is convincing (see core.fusion.fuse).
     gates: dict[str, Gate] = {"harmony": Gate(score=0.6, margin=0.05)}

@@ -89,8 +89,10 @@ class SearchFilter:
         """Does a song with this id, artist and genre meet every restriction (case-insensitive)?"""
         if self.song_ids is not None and song_id not in self.song_ids:
             return False
-        return all(want is None or (have or "").casefold() == want.casefold()
-                   for want, have in ((self.artist, artist), (self.genre, genre)))
+        return all(
+            want is None or (have or "").casefold() == want.casefold()
+            for want, have in ((self.artist, artist), (self.genre, genre))
+        )
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,11 @@ class VoicePitch:
         self._recent: OrderedDict[bytes, Future] = OrderedDict()
 
     def detect(self, samples: np.ndarray, sample_rate: float, *, fmin: float, fmax: float):
-        key = hashlib.blake2b(np.ascontiguousarray(samples, np.float32).tobytes(), digest_size=16,
-                              person=f"{sample_rate:g}/{fmin:g}/{fmax:g}".encode()[:16]).digest()
+        key = hashlib.blake2b(
+            np.ascontiguousarray(samples, np.float32).tobytes(),
+            digest_size=16,
+            person=f"{sample_rate:g}/{fmin:g}/{fmax:g}".encode()[:16],
+        ).digest()
         with self._lock:
             fut = self._recent.get(key)
             owner = fut is None

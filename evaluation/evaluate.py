@@ -75,8 +75,9 @@ class Reliability:
     n: int
 
 
-def reliability_table(confidence: Sequence[float], right: Sequence[bool],
-                      n_bins: int = 10) -> tuple[list[ReliabilityBin], float]:
+def reliability_table(
+    confidence: Sequence[float], right: Sequence[bool], n_bins: int = 10
+) -> tuple[list[ReliabilityBin], float]:
     """Calibration of a confidence: equal-width bins over [0, 1], and the expected calibration
     error (ECE) weighted by bin count.
 
@@ -171,8 +172,10 @@ class EvalReport:
 
     def as_text(self, split: str | None = None) -> str:
         first = split or self.headline
-        lines = [f"songs: {self.songs}, embedders: {'+'.join(self.embedders)}, data set family {self.family}"
-                 + (" (reported only: no choice is made on any of its splits)" if self.family != "a" else "")]
+        lines = [
+            f"songs: {self.songs}, embedders: {'+'.join(self.embedders)}, data set family {self.family}"
+            + (" (reported only: no choice is made on any of its splits)" if self.family != "a" else "")
+        ]
         order = [first, *[s for s in SPLITS if s != first]]
         for name in order:
             if name in self.splits:
@@ -188,39 +191,60 @@ class EvalReport:
 
 
 def _kind_table(kinds: list[KindReport]) -> list[str]:
-    lines = [f"{'kind':10s} {'n':>4s} {'top-1':>7s} {'top-5':>7s} {'MRR':>6s} {'match':>6s} {'p50 ms':>7s} {'p95 ms':>7s}"]
+    lines = [
+        f"{'kind':10s} {'n':>4s} {'top-1':>7s} {'top-5':>7s} {'MRR':>6s} {'match':>6s} {'p50 ms':>7s} {'p95 ms':>7s}"
+    ]
     for k in kinds:
-        lines.append(f"{k.kind:10s} {k.n:4d} {k.top1:7.1%} {k.top5:7.1%} {k.mrr:6.3f} {k.matched:6.1%} "
-                     f"{k.latency_p50_ms:7.0f} {k.latency_p95_ms:7.0f}")
+        lines.append(
+            f"{k.kind:10s} {k.n:4d} {k.top1:7.1%} {k.top5:7.1%} {k.mrr:6.3f} {k.matched:6.1%} "
+            f"{k.latency_p50_ms:7.0f} {k.latency_p95_ms:7.0f}"
+        )
     return lines
 
 
 def _split_text(r: SplitReport, *, reliability: bool) -> list[str]:
-    lines = [f"== split: {r.split} ({r.overall.n} in-catalog, {r.out_of_catalog} out-of-catalog, "
-             f"{r.nosong_n} no-song queries) =="]
+    lines = [
+        f"== split: {r.split} ({r.overall.n} in-catalog, {r.out_of_catalog} out-of-catalog, "
+        f"{r.nosong_n} no-song queries) =="
+    ]
     lines += _kind_table([*r.kinds, r.overall])
-    per_kind = ", ".join(f"{k} {v['false_match_rate']:.1%} of {int(v['n'])}" for k, v in r.out_of_catalog_by_kind.items())
-    lines.append(f"out-of-catalog: {r.out_of_catalog} queries, false-match rate {r.false_match_rate:.1%} "
-                 f"(answered 'no confident match': {1 - r.false_match_rate:.1%})" + (f"; {per_kind}" if per_kind else ""))
+    per_kind = ", ".join(
+        f"{k} {v['false_match_rate']:.1%} of {int(v['n'])}" for k, v in r.out_of_catalog_by_kind.items()
+    )
+    lines.append(
+        f"out-of-catalog: {r.out_of_catalog} queries, false-match rate {r.false_match_rate:.1%} "
+        f"(answered 'no confident match': {1 - r.false_match_rate:.1%})"
+        + (f"; {per_kind}" if per_kind else "")
+    )
     if r.nosong_n:
         sub = ", ".join(f"{s.subkind} {s.matched:.0%} of {s.n}" for s in r.nosong)
         lines.append(f"no-song: {r.nosong_n} queries, answered as a match {r.nosong_match_rate:.1%} ({sub})")
     for lead, ks in r.by_lead.items():
-        lines.append(f"songs whose melody is {'sung' if lead == 'voice' else 'played'} ({lead}): "
-                     + ", ".join(f"{k.kind} {k.top1:.1%} of {k.n}" for k in ks))
+        lines.append(
+            f"songs whose melody is {'sung' if lead == 'voice' else 'played'} ({lead}): "
+            + ", ".join(f"{k.kind} {k.top1:.1%} of {k.n}" for k in ks)
+        )
     prec = f"{r.precision_confident:.1%} right" if r.precision_confident is not None else "none"
-    lines.append(f"confident answers: {r.confident}, {prec}; in-catalog answered as a match {r.in_catalog_matched:.1%}")
+    lines.append(
+        f"confident answers: {r.confident}, {prec}; in-catalog answered as a match {r.in_catalog_matched:.1%}"
+    )
     if reliability:
-        lines.append(f"reliability ({r.split}, {r.reliability.n} queries; right = top-1 is the expected song):")
+        lines.append(
+            f"reliability ({r.split}, {r.reliability.n} queries; right = top-1 is the expected song):"
+        )
         lines.append(f"  {'confidence':>11s} {'n':>4s} {'mean conf':>9s} {'right':>6s}")
         for b in r.reliability.bins:
             if b.n:
-                lines.append(f"  {b.lo:4.1f}–{b.hi:<4.1f}   {b.n:4d} {b.mean_confidence:9.3f} {b.share_right:6.1%}")
+                lines.append(
+                    f"  {b.lo:4.1f}–{b.hi:<4.1f}   {b.n:4d} {b.mean_confidence:9.3f} {b.share_right:6.1%}"
+                )
         lines.append(f"  ECE {r.reliability.ece:.3f}")
     return lines  # fmt: skip
 
 
-def summarize(kind: str, ranks: list[int | None], matched: list[bool], latencies_ms: list[float]) -> KindReport:
+def summarize(
+    kind: str, ranks: list[int | None], matched: list[bool], latencies_ms: list[float]
+) -> KindReport:
     """Metrics from 1-based ranks of the right song (None: not in the results)."""
     n = len(ranks)
     if n == 0:
@@ -264,7 +288,9 @@ def split_report(rows: Sequence[dict[str, Any]], split: str) -> SplitReport:
         by_kind[r["kind"]].append(r)
 
     def summ(kind: str, rs: list[dict[str, Any]]) -> KindReport:
-        return summarize(kind, [r["rank"] for r in rs], [r["match"] for r in rs], [r["latency_ms"] for r in rs])
+        return summarize(
+            kind, [r["rank"] for r in rs], [r["match"] for r in rs], [r["latency_ms"] for r in rs]
+        )
 
     ooc = fam[OUT_OF_CATALOG]
     ooc_kind: dict[str, list[bool]] = defaultdict(list)
@@ -301,9 +327,16 @@ def split_report(rows: Sequence[dict[str, Any]], split: str) -> SplitReport:
     )  # fmt: skip
 
 
-def build_report(rows: Sequence[dict[str, Any]], *, songs: int, embedders: list[str],
-                 import_cpu_s_per_audio_min: float, failures: Sequence[str] = (),
-                 headline: str = "held-out", family: str = "a") -> EvalReport:
+def build_report(
+    rows: Sequence[dict[str, Any]],
+    *,
+    songs: int,
+    embedders: list[str],
+    import_cpu_s_per_audio_min: float,
+    failures: Sequence[str] = (),
+    headline: str = "held-out",
+    family: str = "a",
+) -> EvalReport:
     """The whole report from per-query rows: every split, with "all" also in the top-level
     fields that reports had before splits."""
     splits = {s: split_report(rows, s) for s in SPLITS}
@@ -325,8 +358,15 @@ def _jsonable(o: Any) -> Any:
     return str(o)
 
 
-def _row(q: dict[str, Any], resp: Any, expected: str | None, ms: float, catalog_size: int,
-         canonical: dict[str, str] | None = None, leads: dict[str, str] | None = None) -> dict[str, Any]:
+def _row(
+    q: dict[str, Any],
+    resp: Any,
+    expected: str | None,
+    ms: float,
+    catalog_size: int,
+    canonical: dict[str, str] | None = None,
+    leads: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """One query's result as queries.jsonl holds it. ``canonical``: song id → the id it is a
     copy of (the duplicates pass), so that either version counts as the expected song."""
     canonical = canonical or {}
@@ -354,18 +394,32 @@ def _row(q: dict[str, Any], resp: Any, expected: str | None, ms: float, catalog_
             "catalog_size": catalog_size, "latency_ms": ms}  # fmt: skip
 
 
-async def _search_all(service: Any, base: Path, queries: list[dict[str, Any]], id_map: dict[str, str], *,
-                      top_k: int, catalog_size: int, progress: bool, desc: str,
-                      canonical: dict[str, str] | None = None,
-                      leads: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+async def _search_all(
+    service: Any,
+    base: Path,
+    queries: list[dict[str, Any]],
+    id_map: dict[str, str],
+    *,
+    top_k: int,
+    catalog_size: int,
+    progress: bool,
+    desc: str,
+    canonical: dict[str, str] | None = None,
+    leads: dict[str, str] | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
     from tqdm import tqdm
 
     rows, failures = [], []
     for q in tqdm(queries, desc=desc, disable=not progress):
         t0 = time.perf_counter()
         try:
-            resp = await service.search((base / q["file"]).read_bytes(), filename=Path(q["file"]).name,
-                                        top_k=top_k, with_clip=True, source="eval")
+            resp = await service.search(
+                (base / q["file"]).read_bytes(),
+                filename=Path(q["file"]).name,
+                top_k=top_k,
+                with_clip=True,
+                source="eval",
+            )
         except Exception as e:  # an eval run reports failures instead of stopping
             failures.append(f"{q['file']}: {e}")
             continue
@@ -379,9 +433,17 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(r, default=_jsonable) + "\n" for r in rows))
 
 
-async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: int = 10,
-                   limit_songs: int | None = None, progress: bool = True, headline: str = "held-out",
-                   duplicates: bool = False) -> EvalReport:
+async def evaluate(
+    cfg: Config,
+    manifest_path: Path,
+    *,
+    out_dir: Path,
+    top_k: int = 10,
+    limit_songs: int | None = None,
+    progress: bool = True,
+    headline: str = "held-out",
+    duplicates: bool = False,
+) -> EvalReport:
     from tqdm import tqdm
 
     manifest = json.loads(manifest_path.read_text())
@@ -398,20 +460,47 @@ async def evaluate(cfg: Config, manifest_path: Path, *, out_dir: Path, top_k: in
         audio_s = 0.0
         c0 = cpu_seconds()
         for s in tqdm(songs, desc="importing", disable=not progress):
-            res = await service.add_song((base / s["file"]).read_bytes(), filename=Path(s["file"]).name,
-                                         title=s["title"], artist=s.get("artist"), added_by="eval")
+            res = await service.add_song(
+                (base / s["file"]).read_bytes(),
+                filename=Path(s["file"]).name,
+                title=s["title"],
+                artist=s.get("artist"),
+                added_by="eval",
+            )
             id_map[s["id"]] = res.song.song_id
             audio_s += res.song.duration_s
         import_cpu = (cpu_seconds() - c0) / max(audio_s / 60, 1e-9)
         stats = await service.index.stats()
-        leads = {s["id"]: "voice" if s["sung"] else "instrument"
-                 for s in manifest["songs"] + manifest.get("outside", []) if s.get("sung") is not None}
-        rows, failures = await _search_all(service, base, queries, id_map, top_k=top_k, catalog_size=stats.songs,
-                                           progress=progress, desc="searching", leads=leads)
+        leads = {
+            s["id"]: "voice" if s["sung"] else "instrument"
+            for s in manifest["songs"] + manifest.get("outside", [])
+            if s.get("sung") is not None
+        }
+        rows, failures = await _search_all(
+            service,
+            base,
+            queries,
+            id_map,
+            top_k=top_k,
+            catalog_size=stats.songs,
+            progress=progress,
+            desc="searching",
+            leads=leads,
+        )
         example = await _aligned_example(service, base, rows)
         if duplicates:
-            dup = await duplicates_pass(service, base, songs, queries, id_map, rows, out_dir, top_k=top_k,
-                                        seed=int(manifest.get("seed", 0)), progress=progress)
+            dup = await duplicates_pass(
+                service,
+                base,
+                songs,
+                queries,
+                id_map,
+                rows,
+                out_dir,
+                top_k=top_k,
+                seed=int(manifest.get("seed", 0)),
+                progress=progress,
+            )
     finally:
         await service.close()
 
@@ -466,14 +555,26 @@ def reencode(src: Path, dst: Path, r: Reencode) -> Path:
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"ffmpeg could not re-encode {src.name}: {proc.stderr.decode(errors='replace')[-400:]}")
+        raise RuntimeError(
+            f"ffmpeg could not re-encode {src.name}: {proc.stderr.decode(errors='replace')[-400:]}"
+        )
     tmp.replace(dst)
     return dst
 
 
-async def duplicates_pass(service: Any, base: Path, songs: list[dict[str, Any]], queries: list[dict[str, Any]],
-                          id_map: dict[str, str], rows_before: list[dict[str, Any]], out_dir: Path, *,
-                          top_k: int = 10, seed: int = 0, progress: bool = True) -> DuplicatesReport:
+async def duplicates_pass(
+    service: Any,
+    base: Path,
+    songs: list[dict[str, Any]],
+    queries: list[dict[str, Any]],
+    id_map: dict[str, str],
+    rows_before: list[dict[str, Any]],
+    out_dir: Path,
+    *,
+    top_k: int = 10,
+    seed: int = 0,
+    progress: bool = True,
+) -> DuplicatesReport:
     """Import a re-encoded copy (:func:`plan_reencode`) of every catalog song with
     ``on_duplicate="version"``, then run ``queries`` again. Copies go to ``out_dir/duplicates``,
     the new rows to ``out_dir/duplicates.jsonl``."""
@@ -502,8 +603,17 @@ async def duplicates_pass(service: Any, base: Path, songs: list[dict[str, Any]],
             stored += 1
             canonical[res.song.song_id] = original
     stats = await service.index.stats()
-    rows, qfail = await _search_all(service, base, queries, id_map, top_k=top_k, catalog_size=stats.songs,
-                                    progress=progress, desc="searching again", canonical=canonical)
+    rows, qfail = await _search_all(
+        service,
+        base,
+        queries,
+        id_map,
+        top_k=top_k,
+        catalog_size=stats.songs,
+        progress=progress,
+        desc="searching again",
+        canonical=canonical,
+    )
     _write_rows(out_dir / "duplicates.jsonl", rows)
     inc_before = [r for r in rows_before if family(r) == IN_CATALOG]
     inc_after = [r for r in rows if family(r) == IN_CATALOG]
@@ -558,11 +668,19 @@ async def _aligned_example(service: Any, base: Path, rows: list[dict[str, Any]])
     # The key the re-ranking would pick first for this passage: query + centre + t lies on the song.
     centre = float(np.nanmedian(region))
     moved = query + centre + align.key_candidates(query, region - centre, 1)[0]
-    return AlignedExample(row["file"], song[start : at + len(moved) + int(2 * FRAME_RATE)], moved,
-                          start / FRAME_RATE, row["offset_s"], FRAME_RATE)
+    return AlignedExample(
+        row["file"],
+        song[start : at + len(moved) + int(2 * FRAME_RATE)],
+        moved,
+        start / FRAME_RATE,
+        row["offset_s"],
+        FRAME_RATE,
+    )
 
 
-def plot(report: EvalReport, rows: list[dict[str, Any]], path: Path, example: AlignedExample | None = None) -> None:
+def plot(
+    report: EvalReport, rows: list[dict[str, Any]], path: Path, example: AlignedExample | None = None
+) -> None:
     """Rank histogram per query kind; the confidence of right vs wrong vs out-of-catalog answers;
     and one hum's contour laid on its song's melody at the offset the search found."""
     import matplotlib
@@ -616,9 +734,12 @@ def variant_config(cfg: Config, variant: str, data_dir: Path) -> Config:
     """``cfg`` with only the embedders named in ``variant`` (e.g. ``melody+harmony``) enabled,
     storing its catalog under ``data_dir``."""
     parts = set(variant.split("+"))
-    emb = cfg.embedders.model_copy(update={
-        name: getattr(cfg.embedders, name).model_copy(update={"enabled": name in parts})
-        for name in ("panns", "melody", "harmony")})
+    emb = cfg.embedders.model_copy(
+        update={
+            name: getattr(cfg.embedders, name).model_copy(update={"enabled": name in parts})
+            for name in ("panns", "melody", "harmony")
+        }
+    )
     return cfg.model_copy(update={"embedders": emb, "data_dir": data_dir})
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -108,8 +107,9 @@ def song_features(truth: Path) -> Path:
         return out
     plan = json.loads(truth.read_text())["plan"]
     audio = next(p for p in truth.parent.glob(truth.stem + ".*") if p.suffix not in (".json", ".npz"))
-    y = decode_bytes(audio.read_bytes(), sample_rate=melody.SAMPLE_RATE, max_seconds=1200,
-                     suffix=audio.suffix).samples
+    y = decode_bytes(
+        audio.read_bytes(), sample_rate=melody.SAMPLE_RATE, max_seconds=1200, suffix=audio.suffix
+    ).samples
     x = melody.salience_input(y, melody.pitch_posterior.PitchPosterior().posterior(y, melody.SAMPLE_RATE))
     np.savez_compressed(out, x=x.astype(np.float16), y=labels(plan, x.shape[-1]))
     return out
@@ -160,7 +160,11 @@ def train(files: list[Path], steps: int, seed: int, batch: int = 8) -> tuple[obj
         sched.step()
         if step % 50 == 0 or step == steps - 1:
             log.info("step %d/%d loss %.3f (%.0f s)", step, steps, loss.item(), time.time() - t0)
-    return model, {"val_frame_accuracy": frame_accuracy(model, val), "train_songs": len(tr), "val_songs": len(val)}
+    return model, {
+        "val_frame_accuracy": frame_accuracy(model, val),
+        "train_songs": len(tr),
+        "val_songs": len(val),
+    }
 
 
 def frame_accuracy(model, data) -> float:
@@ -183,8 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("work_dir", type=Path)
     ap.add_argument("--songs", type=int, default=DEFAULT_SONGS)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--exclude", type=int, default=DEFAULT_EXCLUDE,
-                    help="leading corpus tunes to leave out (family A's 300 songs and 129 outside tunes)")
+    ap.add_argument(
+        "--exclude",
+        type=int,
+        default=DEFAULT_EXCLUDE,
+        help="leading corpus tunes to leave out (family A's 300 songs and 129 outside tunes)",
+    )
     ap.add_argument("--steps", type=int, default=900)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--weights", type=Path, default=sn.WEIGHTS)

@@ -10,7 +10,9 @@ from core.errors import AudioError, HumbotError
 _log = logging.getLogger("adapters")
 
 
-def error_text(exc: BaseException, lang: str, *, logger: logging.Logger | None = None, what: str = "request") -> str:
+def error_text(
+    exc: BaseException, lang: str, *, logger: logging.Logger | None = None, what: str = "request"
+) -> str:
     """The message to show for ``exc``.
 
     A :class:`core.errors.HumbotError` is expected (bad audio, busy, backend down): its own

@@ -66,13 +66,25 @@ def result_line(rank: int, result: SearchResult, lang: str, *, escape: Escape = 
     """``1. Title — Artist · 87 % · at 1:23`` (`` (+1 version)`` for a recording kept in versions)."""
     song = result.song
     artist = f" — {escape(shorten(song.artist))}" if song.artist else ""
-    return messages.t("results_line", lang, rank=rank, title=escape(shorten(song.title)), artist=artist,
-                      confidence=100.0 * result.confidence,
-                      offset=format_offset(result.offset_s)) + versions_note(result, lang)
+    return messages.t(
+        "results_line",
+        lang,
+        rank=rank,
+        title=escape(shorten(song.title)),
+        artist=artist,
+        confidence=100.0 * result.confidence,
+        offset=format_offset(result.offset_s),
+    ) + versions_note(result, lang)
 
 
-def format_response(response: SearchResponse, lang: str, *, max_query_seconds: float | None = None,
-                    escape: Escape = _same, max_chars: int = 4096) -> str:
+def format_response(
+    response: SearchResponse,
+    lang: str,
+    *,
+    max_query_seconds: float | None = None,
+    escape: Escape = _same,
+    max_chars: int = 4096,
+) -> str:
     """The answer to a search, ready to send.
 
     - a confident match: "Best matches:" and the numbered list;
@@ -107,8 +119,9 @@ def format_response(response: SearchResponse, lang: str, *, max_query_seconds: f
         lines.pop()
 
 
-def format_songs_page(songs: Sequence[Song], *, offset: int, total: int, lang: str,
-                      escape: Escape = _same) -> str:
+def format_songs_page(
+    songs: Sequence[Song], *, offset: int, total: int, lang: str, escape: Escape = _same
+) -> str:
     """One page of the catalog for admins: ``id · Title — Artist · 3:25`` per song."""
     if total == 0 or not songs:
         return messages.t("songs_empty", lang)
@@ -133,12 +146,27 @@ def format_stats(stats: ServiceStats, lang: str) -> str:
     if stats.hit_rate is None:
         hit_rate = messages.t("stats_no_feedback", lang)
     else:
-        hit_rate = messages.t("stats_hit_rate", lang, percent=100.0 * stats.hit_rate, correct=stats.feedback_correct,
-                              rated=rated)
+        hit_rate = messages.t(
+            "stats_hit_rate",
+            lang,
+            percent=100.0 * stats.hit_rate,
+            correct=stats.feedback_correct,
+            rated=rated,
+        )
     health = messages.t("stats_healthy" if stats.index.healthy else "stats_unhealthy", lang)
-    lines = [messages.t("stats", lang, songs=stats.songs, queries=stats.queries, matched=stats.matched,
-                        hit_rate=hit_rate, backend=stats.index.backend, health=health,
-                        embedders=", ".join(stats.embedders) or "-")]
+    lines = [
+        messages.t(
+            "stats",
+            lang,
+            songs=stats.songs,
+            queries=stats.queries,
+            matched=stats.matched,
+            hit_rate=hit_rate,
+            backend=stats.index.backend,
+            health=health,
+            embedders=", ".join(stats.embedders) or "-",
+        )
+    ]
     if stats.index.pending:
         lines.append(messages.t("stats_pending", lang, pending=stats.index.pending))
     lines += stats.notes
@@ -150,15 +178,23 @@ def truncation_text(result: AddResult, lang: str) -> str | None:
     song = result.song
     if not (result.created and result.truncated):
         return None
-    return messages.t("song_truncated", lang, indexed=clock(song.start_s + (song.indexed_s or 0.0)),
-                      total=clock(song.duration_s))
+    return messages.t(
+        "song_truncated",
+        lang,
+        indexed=clock(song.start_s + (song.indexed_s or 0.0)),
+        total=clock(song.duration_s),
+    )
 
 
 def added_text(result: AddResult, lang: str) -> str:
     """The answer to an admin's add: added, or already there; and how much of a long song was indexed."""
     song = result.song
-    text = messages.t("song_added" if result.created else "song_exists", lang, title=visible(song.title),
-                      song_id=song.song_id)
+    text = messages.t(
+        "song_added" if result.created else "song_exists",
+        lang,
+        title=visible(song.title),
+        song_id=song.song_id,
+    )
     note = truncation_text(result, lang)
     return f"{text}\n{note}" if note else text
 
@@ -167,8 +203,14 @@ def version_text(result: AddResult, lang: str) -> str:
     """The answer to "Keep as a version": kept as a version of which song, or where it already is."""
     twin = result.duplicate_of
     if result.created and twin is not None:
-        return messages.t("song_version_added", lang, title=visible(twin.title), song_id=twin.song_id,
-                          new_title=visible(result.song.title), new_id=result.song.song_id)
+        return messages.t(
+            "song_version_added",
+            lang,
+            title=visible(twin.title),
+            song_id=twin.song_id,
+            new_title=visible(result.song.title),
+            new_id=result.song.song_id,
+        )
     if result.created:  # its twin was removed meanwhile: a song of its own
         return messages.t("song_added", lang, title=visible(result.song.title), song_id=result.song.song_id)
     return messages.t("song_exists", lang, title=visible(result.song.title), song_id=result.song.song_id)

@@ -20,7 +20,9 @@ from core.settings import LimitsConfig
 class RateDecision:
     allowed: bool
     retry_after_s: float = 0.0  # when refused: seconds until the oldest request leaves the window
-    notify: bool = False  # when refused: the first refusal of this streak; tell the user once, not on every message
+    notify: bool = (
+        False  # when refused: the first refusal of this streak; tell the user once, not on every message
+    )
 
 
 class UserRateLimiter:
@@ -30,7 +32,9 @@ class UserRateLimiter:
     explicitly instead of sleeping.
     """
 
-    def __init__(self, limit: int, window_s: float = 60.0, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, limit: int, window_s: float = 60.0, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if limit < 1 or window_s <= 0:
             raise ValueError("limit must be ≥ 1 and window_s > 0")
         self.limit = limit
@@ -41,7 +45,9 @@ class UserRateLimiter:
         self._since_prune = 0
 
     @classmethod
-    def from_limits(cls, limits: LimitsConfig, *, clock: Callable[[], float] = time.monotonic) -> UserRateLimiter:
+    def from_limits(
+        cls, limits: LimitsConfig, *, clock: Callable[[], float] = time.monotonic
+    ) -> UserRateLimiter:
         return cls(limits.user_requests_per_minute, 60.0, clock=clock)
 
     def hit(self, key: Hashable) -> RateDecision:

@@ -26,8 +26,15 @@ class DiscordAdapter:
 
     name = "discord"
 
-    def __init__(self, config: DiscordConfig, service: HumService, *, default_lang: str = "en",
-                 connect_timeout_s: float = 60.0, drain_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        config: DiscordConfig,
+        service: HumService,
+        *,
+        default_lang: str = "en",
+        connect_timeout_s: float = 60.0,
+        drain_timeout_s: float = 120.0,
+    ) -> None:
         self.config = config
         self.ctx = BotContext(service=service, config=config, default_lang=default_lang)
         self.connect_timeout_s = connect_timeout_s
@@ -49,8 +56,11 @@ class DiscordAdapter:
             await client.login(token)
             self._gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
             connected = asyncio.create_task(client.connected.wait())
-            done, _ = await asyncio.wait({self._gateway, connected}, timeout=self.connect_timeout_s,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {self._gateway, connected},
+                timeout=self.connect_timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             connected.cancel()
             if self._gateway in done:
                 self._gateway.result()  # raises what stopped it (disallowed intents, bad token…)
@@ -76,8 +86,11 @@ class DiscordAdapter:
             return
         self.ctx.work.closing = True
         if not await self.ctx.work.drain(self.drain_timeout_s):
-            log.warning("discord: %d handlers still running after %.0f s; closing anyway",
-                        self.ctx.work.count, self.drain_timeout_s)
+            log.warning(
+                "discord: %d handlers still running after %.0f s; closing anyway",
+                self.ctx.work.count,
+                self.drain_timeout_s,
+            )
         await self.client.close()
         if self._gateway is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):

@@ -46,8 +46,12 @@ def precheck(att: discord.Attachment, service: HumService, *, query: bool = True
       :func:`adapters.common.requests.precheck`).
     """
     ctype = (att.content_type or "").split(";")[0].strip().lower()
-    if ctype and not ctype.startswith(_MEDIA_TYPES) and ctype not in _UNKNOWN_TYPES \
-            and Path(att.filename).suffix.lower() not in AUDIO_SUFFIXES:
+    if (
+        ctype
+        and not ctype.startswith(_MEDIA_TYPES)
+        and ctype not in _UNKNOWN_TYPES
+        and Path(att.filename).suffix.lower() not in AUDIO_SUFFIXES
+    ):
         raise NotAudio()
     if query:
         common_precheck(service, size_bytes=att.size, duration_s=att.duration)

@@ -29,8 +29,9 @@ class HumTree(app_commands.CommandTree["HumClient"]):
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         return await self.client.ctx.accepting(interaction)
 
-    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError,
-                       /) -> None:
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
         """Failed checks (cooldown, not an admin) and anything a handler let through."""
         await reply_error(interaction, error, self.client.ctx.lang(interaction))
 
@@ -58,8 +59,9 @@ class HumClient(discord.Client):
         self.connected.set()
 
     async def on_ready(self) -> None:
-        log.info("discord: logged in as %s (%s), in %d guilds", self.user, self.application_id,
-                 len(self.guilds))
+        log.info(
+            "discord: logged in as %s (%s), in %d guilds", self.user, self.application_id, len(self.guilds)
+        )
 
 
 async def sync_to_guild(tree: app_commands.CommandTree, guild_id: int) -> None:
@@ -70,7 +72,11 @@ async def sync_to_guild(tree: app_commands.CommandTree, guild_id: int) -> None:
     try:
         synced = await tree.sync(guild=guild)
     except discord.HTTPException as e:
-        log.error("discord: could not sync commands to guild %s (is the bot in it, with the "
-                  "applications.commands scope?): %s", guild_id, e)
+        log.error(
+            "discord: could not sync commands to guild %s (is the bot in it, with the "
+            "applications.commands scope?): %s",
+            guild_id,
+            e,
+        )
         return
     log.info("discord: synced %d commands to guild %s", len(synced), guild_id)

@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 Command = app_commands.Command | app_commands.ContextMenu
 
 
-async def search_attachment(ctx: BotContext, interaction: discord.Interaction,
-                            att: discord.Attachment) -> None:
+async def search_attachment(
+    ctx: BotContext, interaction: discord.Interaction, att: discord.Attachment
+) -> None:
     """Vet, take a place (:mod:`adapters.common.admission`), defer, download, search, answer."""
     precheck(att, ctx.service)
     # A place before the download (refused → "busy", answered by ctx.handling), given back once answered.
@@ -35,8 +36,9 @@ async def search_attachment(ctx: BotContext, interaction: discord.Interaction,
         await _search_and_answer(ctx, interaction, att)
 
 
-async def _search_and_answer(ctx: BotContext, interaction: discord.Interaction,
-                             att: discord.Attachment) -> None:
+async def _search_and_answer(
+    ctx: BotContext, interaction: discord.Interaction, att: discord.Attachment
+) -> None:
     lang = ctx.lang(interaction)
     await interaction.response.defer(thinking=True)
     data = await download(att)
@@ -72,10 +74,14 @@ def build_commands(ctx: BotContext) -> list[Command]:
     admin_hint = app_commands.default_permissions(manage_guild=True)
 
     # -- users ------------------------------------------------------------------------------
-    @app_commands.command(name="hum", description=text(
-        "discord_cmd_hum", "Find a song from a hummed, sung or played recording"))
-    @app_commands.describe(recording=text(
-        "discord_opt_recording", "A voice message or audio file (10–20 s of the tune works best)"))
+    @app_commands.command(
+        name="hum", description=text("discord_cmd_hum", "Find a song from a hummed, sung or played recording")
+    )
+    @app_commands.describe(
+        recording=text(
+            "discord_opt_recording", "A voice message or audio file (10–20 s of the tune works best)"
+        )
+    )
     @per_user
     async def hum(interaction: discord.Interaction, recording: discord.Attachment) -> None:
         async with ctx.handling(interaction):
@@ -94,20 +100,34 @@ def build_commands(ctx: BotContext) -> list[Command]:
     async def help_(interaction: discord.Interaction) -> None:
         async with ctx.handling(interaction):
             lang = ctx.lang(interaction)
-            await send(interaction, messages.t("discord_help", lang, min_seconds=limits.min_query_seconds,
-                                               max_seconds=limits.max_query_seconds), ephemeral=True)
+            await send(
+                interaction,
+                messages.t(
+                    "discord_help",
+                    lang,
+                    min_seconds=limits.min_query_seconds,
+                    max_seconds=limits.max_query_seconds,
+                ),
+                ephemeral=True,
+            )
 
     # -- admins -----------------------------------------------------------------------------
-    @app_commands.command(name="addsong", description=text(
-        "discord_cmd_addsong", "Admin: add a song to the catalog"))
-    @app_commands.describe(file=text("discord_opt_file", "The song's audio file"),
-                           title=text("discord_opt_title", "Song title"),
-                           artist=text("discord_opt_artist", "Artist"))
+    @app_commands.command(
+        name="addsong", description=text("discord_cmd_addsong", "Admin: add a song to the catalog")
+    )
+    @app_commands.describe(
+        file=text("discord_opt_file", "The song's audio file"),
+        title=text("discord_opt_title", "Song title"),
+        artist=text("discord_opt_artist", "Artist"),
+    )
     @admin_hint
     @admin_only
-    async def addsong(interaction: discord.Interaction, file: discord.Attachment,
-                      title: app_commands.Range[str, 1, 200],
-                      artist: app_commands.Range[str, 1, 200] | None = None) -> None:
+    async def addsong(
+        interaction: discord.Interaction,
+        file: discord.Attachment,
+        title: app_commands.Range[str, 1, 200],
+        artist: app_commands.Range[str, 1, 200] | None = None,
+    ) -> None:
         async with ctx.handling(interaction):
             precheck(file, ctx.service, query=False)
             # Admins may add many songs at once (no per-user limit), but each file counts in all.
@@ -115,21 +135,26 @@ def build_commands(ctx: BotContext) -> list[Command]:
                 await interaction.response.defer(thinking=True, ephemeral=True)
                 data = await download(file)
                 added_by = f"discord:{interaction.user.id}"
-                result = await ctx.service.add_song(data, filename=file.filename, title=title, artist=artist,
-                                                    added_by=added_by)
+                result = await ctx.service.add_song(
+                    data, filename=file.filename, title=title, artist=artist, added_by=added_by
+                )
                 lang = ctx.lang(interaction)
                 name = visible(result.song.title)  # an old catalog's title may hold bidi controls
                 if not result.created and result.duplicate_of is not None:  # the same recording: ask
-                    held = await ctx.service.hold_upload(data, filename=file.filename, title=title,
-                                                         artist=artist, added_by=added_by)
+                    held = await ctx.service.hold_upload(
+                        data, filename=file.filename, title=title, artist=artist, added_by=added_by
+                    )
                     await interaction.followup.send(
                         messages.t("song_duplicate", lang, title=name, song_id=result.song.song_id),
-                        view=views.keep_version_view(held, lang), ephemeral=True)
+                        view=views.keep_version_view(held, lang),
+                        ephemeral=True,
+                    )
                     return
                 await interaction.followup.send(added_text(result, lang), ephemeral=True)
 
-    @app_commands.command(name="removesong", description=text(
-        "discord_cmd_removesong", "Admin: remove a song from the catalog"))
+    @app_commands.command(
+        name="removesong", description=text("discord_cmd_removesong", "Admin: remove a song from the catalog")
+    )
     @app_commands.rename(song_id="id")
     @app_commands.describe(song_id=text("discord_opt_song_id", "The song's id (see /songs)"))
     @admin_hint
@@ -151,8 +176,9 @@ def build_commands(ctx: BotContext) -> list[Command]:
             embed, view = await views.songs_page(ctx, page - 1, ctx.lang(interaction))
             await interaction.followup.send(embed=embed, ephemeral=True, **({"view": view} if view else {}))
 
-    @app_commands.command(name="stats", description=text(
-        "discord_cmd_stats", "Admin: catalog size, queries served, hit rate"))
+    @app_commands.command(
+        name="stats", description=text("discord_cmd_stats", "Admin: catalog size, queries served, hit rate")
+    )
     @admin_hint
     @admin_only
     async def stats(interaction: discord.Interaction) -> None:

@@ -33,8 +33,12 @@ def text(key: str, english: str) -> app_commands.locale_str:
 class CatalogueTranslator(app_commands.Translator):
     """Translates ``locale_str`` values that carry a catalogue ``key`` (see :func:`text`)."""
 
-    async def translate(self, string: app_commands.locale_str, locale: discord.Locale,
-                        context: app_commands.TranslationContextTypes) -> str | None:
+    async def translate(
+        self,
+        string: app_commands.locale_str,
+        locale: discord.Locale,
+        context: app_commands.TranslationContextTypes,
+    ) -> str | None:
         key = string.extras.get("key")
         lang = supported_lang(locale.value)
         if key is None or lang is None or lang == messages.DEFAULT_LANG:

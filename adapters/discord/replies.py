@@ -43,14 +43,14 @@ def error_text(error: BaseException, lang: str) -> str:
     return common_error_text(error, lang, logger=log, what="discord interaction")
 
 
-async def send(interaction: discord.Interaction, content: str | None = None, *, ephemeral: bool = False,
-               **kwargs: object) -> None:
+async def send(
+    interaction: discord.Interaction, content: str | None = None, *, ephemeral: bool = False, **kwargs: object
+) -> None:
     """Answer the interaction, or follow up when it was already answered (e.g. deferred)."""
     if interaction.response.is_done():
         await interaction.followup.send(content, ephemeral=ephemeral, **kwargs)  # type: ignore[arg-type]
     else:
-        await interaction.response.send_message(content, ephemeral=ephemeral,
-                                                **kwargs)  # type: ignore[arg-type]
+        await interaction.response.send_message(content, ephemeral=ephemeral, **kwargs)  # type: ignore[arg-type]
 
 
 async def reply_error(interaction: discord.Interaction, error: BaseException, lang: str) -> None:
@@ -75,7 +75,11 @@ def clip_file(clip: Clip | None, size_limit: int) -> discord.File | None:
     if clip is None:
         return None
     if len(clip.data) > size_limit:
-        log.warning("clip %r is %d bytes, over this channel's %d-byte upload limit: not attached",
-                    clip.filename, len(clip.data), size_limit)
+        log.warning(
+            "clip %r is %d bytes, over this channel's %d-byte upload limit: not attached",
+            clip.filename,
+            len(clip.data),
+            size_limit,
+        )
         return None
     return discord.File(io.BytesIO(clip.data), filename=clip.filename)

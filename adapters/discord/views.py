@@ -43,16 +43,25 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"[pnsk]:
     """Any humbot button: play a clip, "not it", turn a page of the admin song list, or keep a
     duplicate upload as a version."""
 
-    def __init__(self, action: actions.Action | None, *, custom_id: str | None = None, label: str = "",
-                 style: discord.ButtonStyle = discord.ButtonStyle.secondary, disabled: bool = False) -> None:
+    def __init__(
+        self,
+        action: actions.Action | None,
+        *,
+        custom_id: str | None = None,
+        label: str = "",
+        style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+        disabled: bool = False,
+    ) -> None:
         self.action = action
         custom_id = custom_id or actions.encode(action)  # type: ignore[arg-type]
-        super().__init__(discord.ui.Button(label=label[:80] or None, style=style, disabled=disabled,
-                                           custom_id=custom_id))
+        super().__init__(
+            discord.ui.Button(label=label[:80] or None, style=style, disabled=disabled, custom_id=custom_id)
+        )
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
-                             match: re.Match[str], /) -> ActionButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ActionButton:
         # decode() is None for a payload this version does not know: answered "expired".
         return cls(actions.decode(match.string), custom_id=match.string)
 
@@ -68,8 +77,9 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"[pnsk]:
                 if not await ctx.throttled(interaction):
                     await _play(ctx, interaction, action, lang)
             elif isinstance(action, actions.NotIt):
-                await ctx.service.feedback(action.query_id, action.song_id, correct=False,
-                                           user=f"discord:{interaction.user.id}")
+                await ctx.service.feedback(
+                    action.query_id, action.song_id, correct=False, user=f"discord:{interaction.user.id}"
+                )
                 await send(interaction, messages.t("feedback_thanks", lang), ephemeral=True)
             elif isinstance(action, actions.SongsPage):
                 ctx.require_admin(interaction)  # checked on every press, not only on /songs
@@ -91,8 +101,13 @@ async def _play(ctx: BotContext, interaction: discord.Interaction, action: actio
     name = escape(formatting.shorten(clip.title))
     if clip.artist:
         name += f" — {escape(formatting.shorten(clip.artist))}"
-    content = messages.t("discord_clip", lang, name=name, start=formatting.format_offset(clip.start_s),
-                         end=formatting.format_offset(clip.start_s + clip.duration_s))
+    content = messages.t(
+        "discord_clip",
+        lang,
+        name=name,
+        start=formatting.format_offset(clip.start_s),
+        end=formatting.format_offset(clip.start_s + clip.duration_s),
+    )
     file = clip_file(clip, interaction.filesize_limit)
     await interaction.followup.send(content, **({"file": file} if file else {}))  # type: ignore[arg-type]
 
@@ -114,20 +129,33 @@ def results_view(response: SearchResponse, lang: str) -> discord.ui.View | None:
     view = discord.ui.View(timeout=None)
     for rank, result in enumerate(response.results[1 : MAX_PLAY_BUTTONS + 1], 2):
         label = f"{messages.t('play_button', lang, rank=rank)}. {formatting.shorten(result.song.title, 40)}"
-        view.add_item(ActionButton(actions.Play(result.song.song_id, int(result.offset_s)), label=label,
-                                   style=discord.ButtonStyle.primary))
+        view.add_item(
+            ActionButton(
+                actions.Play(result.song.song_id, int(result.offset_s)),
+                label=label,
+                style=discord.ButtonStyle.primary,
+            )
+        )
     top = response.results[0]
-    view.add_item(ActionButton(actions.NotIt(response.query_id, top.song.song_id),
-                               label=messages.t("not_it_button", lang)))
+    view.add_item(
+        ActionButton(
+            actions.NotIt(response.query_id, top.song.song_id), label=messages.t("not_it_button", lang)
+        )
+    )
     return view
 
 
 # -- admin ------------------------------------------------------------------------------------
 def keep_version_view(key: str, lang: str) -> discord.ui.View:
-    """"Keep as a version" under an upload that was not added (the same recording as a catalog song)."""
+    """ "Keep as a version" under an upload that was not added (the same recording as a catalog song)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(ActionButton(actions.KeepVersion(key), label=messages.t("keep_version_button", lang),
-                               style=discord.ButtonStyle.primary))
+    view.add_item(
+        ActionButton(
+            actions.KeepVersion(key),
+            label=messages.t("keep_version_button", lang),
+            style=discord.ButtonStyle.primary,
+        )
+    )
     return view
 
 
@@ -147,10 +175,18 @@ async def songs_page(ctx: BotContext, page: int, lang: str) -> tuple[discord.Emb
     embed.set_footer(text=f"{page + 1}/{pages}")
     view = discord.ui.View(timeout=None)
     # Distinct custom ids: with two or more pages, page-1 (floored) and page+1 (capped) never meet.
-    view.add_item(ActionButton(actions.SongsPage(max(0, page - 1)),
-                               label=messages.t("page_prev", lang), disabled=page == 0))
-    view.add_item(ActionButton(actions.SongsPage(min(pages - 1, page + 1)),
-                               label=messages.t("page_next", lang), disabled=page >= pages - 1))
+    view.add_item(
+        ActionButton(
+            actions.SongsPage(max(0, page - 1)), label=messages.t("page_prev", lang), disabled=page == 0
+        )
+    )
+    view.add_item(
+        ActionButton(
+            actions.SongsPage(min(pages - 1, page + 1)),
+            label=messages.t("page_next", lang),
+            disabled=page >= pages - 1,
+        )
+    )
     return embed, view
 
 

@@ -62,7 +62,9 @@ class TelegramAdapter:
     def build_application(self) -> Application:
         token = self.config.token.get_secret_value() if self.config.token else ""
         if not token:
-            raise ConfigError(detail="telegram.token is not set (BotFather's token, e.g. via ${TELEGRAM_TOKEN})")
+            raise ConfigError(
+                detail="telegram.token is not set (BotFather's token, e.g. via ${TELEGRAM_TOKEN})"
+            )
         if self.config.mode == "webhook":
             self._webhook_secret()  # refused before anything connects
         builder = (
@@ -93,7 +95,9 @@ class TelegramAdapter:
         except BaseException as e:
             await app.bot.shutdown()  # close the HTTP clients initialize() opened
             if isinstance(e, InvalidToken):  # PTB's message would contain the token: never log it
-                raise ConfigError(detail="telegram.token was rejected by Telegram (check BotFather's token)") from None
+                raise ConfigError(
+                    detail="telegram.token was rejected by Telegram (check BotFather's token)"
+                ) from None
             raise
         try:
             await self._register_commands(app)
@@ -101,8 +105,9 @@ class TelegramAdapter:
             if self.config.mode == "webhook":
                 await self._start_webhook(app)
             else:
-                await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
-                                                drop_pending_updates=self.config.drop_pending_updates)
+                await app.updater.start_polling(
+                    allowed_updates=ALLOWED_UPDATES, drop_pending_updates=self.config.drop_pending_updates
+                )
         except BaseException:
             await self._shutdown(app)
             raise
@@ -130,22 +135,35 @@ class TelegramAdapter:
         webhook URL could post fake updates (as any user, admins included)."""
         secret = self.config.webhook_secret.get_secret_value() if self.config.webhook_secret else ""
         if not secret:
-            raise ConfigError(detail="telegram.webhook_secret is required in webhook mode (otherwise anyone "
-                                     "who finds the URL can post updates): set TELEGRAM_WEBHOOK_SECRET, "
-                                     "which config.yaml reads, to a random string, e.g. `openssl rand -hex 32`")
+            raise ConfigError(
+                detail="telegram.webhook_secret is required in webhook mode (otherwise anyone "
+                "who finds the URL can post updates): set TELEGRAM_WEBHOOK_SECRET, "
+                "which config.yaml reads, to a random string, e.g. `openssl rand -hex 32`"
+            )
         if not _WEBHOOK_SECRET.match(secret):
-            raise ConfigError(detail="telegram.webhook_secret may only hold 1–256 letters, digits, _ and - "
-                                     "(Telegram refuses anything else), e.g. `openssl rand -hex 32`")
+            raise ConfigError(
+                detail="telegram.webhook_secret may only hold 1–256 letters, digits, _ and - "
+                "(Telegram refuses anything else), e.g. `openssl rand -hex 32`"
+            )
         return secret
 
     async def _start_webhook(self, app: Application) -> None:
         cfg = self.config
         secret = self._webhook_secret()
-        self._webhook = WebhookServer(app, listen=cfg.webhook_listen, port=cfg.webhook_port,
-                                      path=urlparse(cfg.webhook_url or "").path or "/", secret=secret)
+        self._webhook = WebhookServer(
+            app,
+            listen=cfg.webhook_listen,
+            port=cfg.webhook_port,
+            path=urlparse(cfg.webhook_url or "").path or "/",
+            secret=secret,
+        )
         await self._webhook.start()
-        await app.bot.set_webhook(cfg.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES,
-                                  drop_pending_updates=cfg.drop_pending_updates)
+        await app.bot.set_webhook(
+            cfg.webhook_url,
+            secret_token=secret,
+            allowed_updates=ALLOWED_UPDATES,
+            drop_pending_updates=cfg.drop_pending_updates,
+        )
 
     async def _register_commands(self, app: Application) -> None:
         """The command menu in every language; admins also see the admin commands.
@@ -164,6 +182,8 @@ class TelegramAdapter:
                 log.warning("could not register the command menu (%s): %s", lang, e)
             for admin in sorted(self.deps.admins):
                 try:
-                    await bot.set_my_commands(admin_cmds, scope=BotCommandScopeChat(admin), language_code=code)
+                    await bot.set_my_commands(
+                        admin_cmds, scope=BotCommandScopeChat(admin), language_code=code
+                    )
                 except TelegramError as e:
                     log.warning("could not register admin commands for %s (%s): %s", admin, lang, e)

@@ -40,7 +40,9 @@ class AdminHandlers:
     async def _refuse_non_admin(self, update: Update, key: str = "admin_only") -> bool:
         if self.deps.is_admin(update.effective_user):
             return False
-        log.info("refused %s from non-admin %s", key, update.effective_user.id if update.effective_user else None)
+        log.info(
+            "refused %s from non-admin %s", key, update.effective_user.id if update.effective_user else None
+        )
         await reply(update.effective_message, messages.t(key, self.deps.lang_of(update)))
         return True
 
@@ -59,8 +61,9 @@ class AdminHandlers:
         args = command_args(message.text, "add", context.bot.username) or ""
         await self._add(update, context, request=message, recording=message.reply_to_message, args=args)
 
-    async def _add(self, update: Update, context: Context, *, request: Message, recording: Message | None,
-                   args: str) -> None:
+    async def _add(
+        self, update: Update, context: Context, *, request: Message, recording: Message | None, args: str
+    ) -> None:
         if await self._refuse_non_admin(update, "not_admin"):
             return
         lang = self.deps.lang_of(update)
@@ -80,18 +83,34 @@ class AdminHandlers:
             await reply(request, error_text(e, lang, logger=log, what="add"))
             return
         with ticket:
-            await self._download_and_add(update, context, request=request, attachment=attachment, title=title,
-                                         artist=artist, lang=lang)
+            await self._download_and_add(
+                update, context, request=request, attachment=attachment, title=title, artist=artist, lang=lang
+            )
 
-    async def _download_and_add(self, update: Update, context: Context, *, request: Message,
-                                attachment: Attachment, title: str | None, artist: str | None,
-                                lang: str) -> None:
+    async def _download_and_add(
+        self,
+        update: Update,
+        context: Context,
+        *,
+        request: Message,
+        attachment: Attachment,
+        title: str | None,
+        artist: str | None,
+        lang: str,
+    ) -> None:
         status = await reply(request, messages.t("adding", lang))
         try:
             async with chat_action(context.bot, request.chat, ChatAction.TYPING):
-                data = await download(context.bot, attachment, limit_mb=self.deps.service.limits.max_upload_mb)
-                result = await self.deps.service.add_song(data, filename=attachment.filename, title=title,
-                                                          artist=artist, added_by=source_of(update.effective_user))
+                data = await download(
+                    context.bot, attachment, limit_mb=self.deps.service.limits.max_upload_mb
+                )
+                result = await self.deps.service.add_song(
+                    data,
+                    filename=attachment.filename,
+                    title=title,
+                    artist=artist,
+                    added_by=source_of(update.effective_user),
+                )
         except Exception as e:
             await status.edit_text(error_text(e, lang, logger=log, what="add"))
             return
@@ -99,8 +118,12 @@ class AdminHandlers:
         if not result.created and result.duplicate_of is not None:  # the same recording: ask
             try:
                 held = await self.deps.service.hold_upload(
-                    data, filename=attachment.filename, title=title, artist=artist,
-                    added_by=source_of(update.effective_user))
+                    data,
+                    filename=attachment.filename,
+                    title=title,
+                    artist=artist,
+                    added_by=source_of(update.effective_user),
+                )
             except Exception:  # noqa: BLE001 - the answer matters more than the button
                 log.exception("could not hold %s for a version", attachment.filename)
                 held = None
@@ -109,9 +132,10 @@ class AdminHandlers:
             return
         await status.edit_text(added_text(result, lang))
 
-    async def keep_version(self, update: Update, context: Context, query: CallbackQuery,
-                           action: actions.KeepVersion, lang: str) -> None:
-        """"Keep as a version" under a duplicate: add the held upload as a version of its song."""
+    async def keep_version(
+        self, update: Update, context: Context, query: CallbackQuery, action: actions.KeepVersion, lang: str
+    ) -> None:
+        """ "Keep as a version" under a duplicate: add the held upload as a version of its song."""
         if not self.deps.is_admin(query.from_user):
             await query.answer(messages.t("not_admin", lang), show_alert=True)
             return
@@ -166,8 +190,9 @@ class AdminHandlers:
         text, markup = await self._page(0, self.deps.lang_of(update))
         await reply(update.effective_message, text, markup=markup)
 
-    async def page(self, update: Update, context: Context, query: CallbackQuery, action: actions.SongsPage,
-                   lang: str) -> None:
+    async def page(
+        self, update: Update, context: Context, query: CallbackQuery, action: actions.SongsPage, lang: str
+    ) -> None:
         """A ◀ / ▶ button under a song list: edit the list in place."""
         if not self.deps.is_admin(query.from_user):
             await query.answer(messages.t("admin_only", lang), show_alert=True)

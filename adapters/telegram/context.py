@@ -56,7 +56,9 @@ def source_of(user: User | None) -> str:
 async def reply(message: Message, text: str, *, markup: InlineKeyboardMarkup | None = None) -> Message:
     """Answer ``message`` as a reply (quoted), even if it was deleted meanwhile. Plain text:
     titles typed by admins are never parsed as markup."""
-    return await message.reply_text(text, do_quote=True, allow_sending_without_reply=True, reply_markup=markup)
+    return await message.reply_text(
+        text, do_quote=True, allow_sending_without_reply=True, reply_markup=markup
+    )
 
 
 def command_args(text: str | None, command: str, bot_username: str | None) -> str | None:
@@ -102,12 +104,21 @@ async def chat_action(bot: Bot, chat: Chat, action: str = ChatAction.TYPING) -> 
 def clip_caption(song: Song | None, clip: Clip, lang: str) -> str:
     name = song_name(song) if song else clip.title
     end = clip.start_s + clip.duration_s
-    text = messages.t("clip_caption", lang, name=name, start=format_offset(clip.start_s), end=format_offset(end))
+    text = messages.t(
+        "clip_caption", lang, name=name, start=format_offset(clip.start_s), end=format_offset(end)
+    )
     return text[:CAPTION_LIMIT]
 
 
-async def send_clip(bot: Bot, chat_id: int, clip: Clip, *, caption: str, reply_to: int | None,
-                    markup: InlineKeyboardMarkup | None = None) -> Message:
+async def send_clip(
+    bot: Bot,
+    chat_id: int,
+    clip: Clip,
+    *,
+    caption: str,
+    reply_to: int | None,
+    markup: InlineKeyboardMarkup | None = None,
+) -> Message:
     """The clip as a music-player audio message with title and performer set."""
     return await bot.send_audio(
         chat_id,

@@ -58,7 +58,9 @@ def _duration(media: object) -> float | None:
 def _filename(name: str | None, mime: str | None, default_stem: str, default_suffix: str) -> str:
     if name and PurePath(name).suffix:
         return PurePath(name).name
-    suffix = _SUFFIX_BY_MIME.get((mime or "").lower()) or mimetypes.guess_extension(mime or "") or default_suffix
+    suffix = (
+        _SUFFIX_BY_MIME.get((mime or "").lower()) or mimetypes.guess_extension(mime or "") or default_suffix
+    )
     return f"{PurePath(name).stem if name else default_stem}{suffix}"
 
 
@@ -73,18 +75,33 @@ def find_attachment(message: Message | None) -> Attachment | None:
     if message is None:
         return None
     if v := message.voice:
-        return Attachment("voice", v.file_id, v.file_size, _duration(v), _filename(None, v.mime_type, "voice", ".ogg"))
+        return Attachment(
+            "voice", v.file_id, v.file_size, _duration(v), _filename(None, v.mime_type, "voice", ".ogg")
+        )
     if a := message.audio:
-        return Attachment("audio", a.file_id, a.file_size, _duration(a),
-                          _filename(a.file_name, a.mime_type, "audio", ".mp3"), a.title, a.performer)
+        return Attachment(
+            "audio",
+            a.file_id,
+            a.file_size,
+            _duration(a),
+            _filename(a.file_name, a.mime_type, "audio", ".mp3"),
+            a.title,
+            a.performer,
+        )
     if n := message.video_note:
         return Attachment("video_note", n.file_id, n.file_size, _duration(n), "video_note.mp4")
     if vid := message.video:
-        return Attachment("video", vid.file_id, vid.file_size, _duration(vid),
-                          _filename(vid.file_name, vid.mime_type, "video", ".mp4"))
+        return Attachment(
+            "video",
+            vid.file_id,
+            vid.file_size,
+            _duration(vid),
+            _filename(vid.file_name, vid.mime_type, "video", ".mp4"),
+        )
     if (d := message.document) and is_audio_document(d.mime_type, d.file_name):
-        return Attachment("document", d.file_id, d.file_size, None,
-                          _filename(d.file_name, d.mime_type, "audio", ".bin"))
+        return Attachment(
+            "document", d.file_id, d.file_size, None, _filename(d.file_name, d.mime_type, "audio", ".bin")
+        )
     return None
 
 
@@ -100,6 +117,8 @@ async def download(bot: Bot, attachment: Attachment, *, limit_mb: float) -> byte
         if "too big" in e.message.lower():
             if attachment.file_size:
                 raise TooLarge(size_mb=attachment.file_size / 1024 / 1024, limit_mb=limit_mb) from e
-            raise TooLarge("audio_too_large_unknown", limit_mb=limit_mb) from e  # its size was never announced
+            raise TooLarge(
+                "audio_too_large_unknown", limit_mb=limit_mb
+            ) from e  # its size was never announced
         raise
     return bytes(await file.download_as_bytearray())

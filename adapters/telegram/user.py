@@ -40,8 +40,13 @@ class UserHandlers:
     async def help(self, update: Update, context: Context) -> None:
         lang = self.deps.lang_of(update)
         limits = self.deps.service.limits
-        text = messages.t("telegram_help", lang, min_seconds=limits.min_query_seconds,
-                          max_seconds=limits.max_query_seconds, max_mb=limits.max_upload_mb)
+        text = messages.t(
+            "telegram_help",
+            lang,
+            min_seconds=limits.min_query_seconds,
+            max_seconds=limits.max_query_seconds,
+            max_mb=limits.max_upload_mb,
+        )
         if self.deps.is_admin(update.effective_user):
             text += "\n\n" + messages.t("telegram_help_admin", lang)
         await reply(update.effective_message, text)
@@ -68,8 +73,9 @@ class UserHandlers:
         await reply(message, messages.t("audio_not_audio" if has_media else "send_voice_hint", lang))
 
     # -- the search -----------------------------------------------------------------------
-    async def answer_recording(self, update: Update, context: Context, *, request: Message,
-                               recording: Message) -> None:
+    async def answer_recording(
+        self, update: Update, context: Context, *, request: Message, recording: Message
+    ) -> None:
         """Check what Telegram announces and take a place (:mod:`adapters.common.admission`) before
         anything is downloaded; then show "listening…", search, edit the answer in, send the clip."""
         deps = self.deps
@@ -87,15 +93,17 @@ class UserHandlers:
         with ticket:  # given back once the request is answered, or has failed
             await self._search_and_answer(update, context, request=request, attachment=attachment, lang=lang)
 
-    async def _search_and_answer(self, update: Update, context: Context, *, request: Message,
-                                 attachment: Attachment, lang: str) -> None:
+    async def _search_and_answer(
+        self, update: Update, context: Context, *, request: Message, attachment: Attachment, lang: str
+    ) -> None:
         deps, bot = self.deps, context.bot
         status = await reply(request, messages.t("listening", lang))
         try:
             async with chat_action(bot, request.chat, ChatAction.TYPING):
                 data = await download(bot, attachment, limit_mb=deps.service.limits.max_upload_mb)
-                response = await deps.service.search(data, filename=attachment.filename, with_clip=False,
-                                                     source="telegram")
+                response = await deps.service.search(
+                    data, filename=attachment.filename, with_clip=False, source="telegram"
+                )
         except Exception as e:  # HumbotError → its message; anything else → logged, "something went wrong"
             await status.edit_text(error_text(e, lang, logger=log, what="search"))
             return
@@ -103,21 +111,29 @@ class UserHandlers:
         text = format_response(response, lang, max_query_seconds=deps.service.limits.max_query_seconds)
         # A confident answer gets its clip (with the other results' buttons); otherwise the list
         # of closest candidates carries ▶ buttons, and nothing is claimed.
-        await status.edit_text(text, reply_markup=None if response.match else results_keyboard(response, lang))
+        await status.edit_text(
+            text, reply_markup=None if response.match else results_keyboard(response, lang)
+        )
         if response.match:
             await self._send_top_clip(update, context, response, request=request, lang=lang)
 
-    async def _send_top_clip(self, update: Update, context: Context, response: SearchResponse, *,
-                             request: Message, lang: str) -> None:
+    async def _send_top_clip(
+        self, update: Update, context: Context, response: SearchResponse, *, request: Message, lang: str
+    ) -> None:
         best = response.best
         if best is None:
             return
         try:
             async with chat_action(context.bot, request.chat, ChatAction.UPLOAD_VOICE):
                 clip = await self.deps.service.clip(best.song.song_id, best.offset_s, fmt=CLIP_FORMAT)
-                await send_clip(context.bot, request.chat_id, clip, caption=clip_caption(best.song, clip, lang),
-                                reply_to=request.message_id,
-                                markup=results_keyboard(response, lang, first_rank=2, not_it=True))
+                await send_clip(
+                    context.bot,
+                    request.chat_id,
+                    clip,
+                    caption=clip_caption(best.song, clip, lang),
+                    reply_to=request.message_id,
+                    markup=results_keyboard(response, lang, first_rank=2, not_it=True),
+                )
         except Exception as e:  # the answer is already there; say why the clip is missing
             await reply(request, error_text(e, lang, logger=log, what="clip"))
 
@@ -131,8 +147,9 @@ class UserHandlers:
             if isinstance(action, actions.Play):
                 await self._play(query, action, context, lang)
             elif isinstance(action, actions.NotIt):
-                await self.deps.service.feedback(action.query_id, action.song_id, correct=False,
-                                                 user=source_of(query.from_user))
+                await self.deps.service.feedback(
+                    action.query_id, action.song_id, correct=False, user=source_of(query.from_user)
+                )
                 await query.answer(messages.t("feedback_thanks", lang))
             elif isinstance(action, actions.SongsPage):
                 await self.admin.page(update, context, query, action, lang)

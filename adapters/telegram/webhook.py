@@ -53,7 +53,14 @@ class WebhookServer:
             if not isinstance(data, dict):
                 raise ValueError(f"an update is a JSON object, not {type(data).__name__}")
             update = Update.de_json(data, self.app.bot)
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, ValueError, AttributeError) as e:
+        except (
+            json.JSONDecodeError,
+            UnicodeDecodeError,
+            TypeError,
+            KeyError,
+            ValueError,
+            AttributeError,
+        ) as e:
             log.warning("malformed webhook update: %s", e)
             return web.Response(status=400)
         await self.app.update_queue.put(update)

@@ -85,7 +85,7 @@ def subsequence_dtw(q: np.ndarray, s: np.ndarray, step_penalty: float = 0.0) -> 
                 best = b if b < best else best
                 cur[j], sc[j] = best + c[j], start
         else:  # i = 1: no (2, 1) step yet. (One loop over an all-inf prev2 gives the same
-               # numbers but re-ranked 150 candidates in 460 ms instead of ~300.)
+            # numbers but re-ranked 150 candidates in 460 ms instead of ~300.)
             for j in range(2, n):
                 best, start = prev[j - 1], sp[j - 1]
                 a = prev[j - 2] + step_penalty
@@ -205,6 +205,7 @@ def coarse_align(query: np.ndarray, song: np.ndarray) -> tuple[float, int]:
     is. On the 300-song evaluation set, this pass alone over every song ranked the right one
     first for 70 % of hums and 72 % of sung queries, and within the top 50 for 88 % and 93 %.
     """
-    score, start = _match(np.ascontiguousarray(query, dtype=np.float64),
-                          np.ascontiguousarray(song, dtype=np.float64))
+    score, start = _match(
+        np.ascontiguousarray(query, dtype=np.float64), np.ascontiguousarray(song, dtype=np.float64)
+    )
     return score, start * COARSE_FACTOR

@@ -40,7 +40,9 @@ class Embedder(ABC):
         """Like :meth:`embed_queries`, plus per-query features for :meth:`rerank` (or None)."""
         return [(v, None) for v in self.embed_queries(queries)]
 
-    def rerank(self, query_features: np.ndarray, candidates: list[tuple[np.ndarray, float]]) -> list[tuple[float, float]]:
+    def rerank(
+        self, query_features: np.ndarray, candidates: list[tuple[np.ndarray, float]]
+    ) -> list[tuple[float, float]]:
         """Precise (score, offset_s) per candidate (song features, first-stage offset_s)."""
         raise NotImplementedError
 

@@ -37,9 +37,15 @@ def cens(samples: np.ndarray) -> np.ndarray:
     """(n,) float32 at 16 kHz → (12, frames) CENS at :data:`FRAME_RATE`, unit-norm columns."""
     if len(samples) < _CHROMA_HOP:
         return np.zeros((12, 0), np.float32)
-    C = librosa.feature.chroma_cens(y=samples, sr=SAMPLE_RATE, hop_length=_CHROMA_HOP,
-                                    fmin=librosa.note_to_hz("C2"), n_octaves=6, win_len_smooth=_SMOOTH,
-                                    tuning=0.0)  # query and song share a tuning; estimating it costs time
+    C = librosa.feature.chroma_cens(
+        y=samples,
+        sr=SAMPLE_RATE,
+        hop_length=_CHROMA_HOP,
+        fmin=librosa.note_to_hz("C2"),
+        n_octaves=6,
+        win_len_smooth=_SMOOTH,
+        tuning=0.0,
+    )  # query and song share a tuning; estimating it costs time
     return C[:, ::_DOWNSAMPLE].astype(np.float32)
 
 
@@ -62,7 +68,9 @@ def correlate(query: np.ndarray, song: np.ndarray, offset: int) -> tuple[float, 
     if region.shape[1] < m:  # a song shorter than the query: compare the overlap
         region = np.pad(region, ((0, 0), (0, m - region.shape[1])))
     # Every start at once: (starts, 12, m) windows, flattened frame-major like window_vector.
-    windows = np.lib.stride_tricks.sliding_window_view(region, m, axis=1).transpose(1, 2, 0).reshape(-1, 12 * m)
+    windows = (
+        np.lib.stride_tricks.sliding_window_view(region, m, axis=1).transpose(1, 2, 0).reshape(-1, 12 * m)
+    )
     windows = windows - windows.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(windows, axis=1)
     sims = np.where(norms > 1e-6, windows @ q / np.maximum(norms, 1e-6), -1.0)
@@ -94,8 +102,11 @@ class HarmonyEmbedder(Embedder):
 
     def _query_vectors(self, X: np.ndarray) -> np.ndarray:
         # Song windows start every hop: query windows at every frame of one hop meet one exactly.
-        vecs = [window_vector(X[:, k : k + WINDOW_FRAMES]) for k in range(self.hop)
-                if X.shape[1] >= k + WINDOW_FRAMES]
+        vecs = [
+            window_vector(X[:, k : k + WINDOW_FRAMES])
+            for k in range(self.hop)
+            if X.shape[1] >= k + WINDOW_FRAMES
+        ]
         good = [v for v in vecs if v is not None]
         return np.stack(good) if good else np.zeros((0, DIM), np.float32)
 
@@ -111,7 +122,9 @@ class HarmonyEmbedder(Embedder):
             out.append((vecs, X if len(vecs) else None))
         return out
 
-    def rerank(self, query_features: np.ndarray, candidates: list[tuple[np.ndarray, float]]) -> list[tuple[float, float]]:
+    def rerank(
+        self, query_features: np.ndarray, candidates: list[tuple[np.ndarray, float]]
+    ) -> list[tuple[float, float]]:
         """Correlation of the whole query's chroma with each candidate song near its first-stage offset."""
         out = []
         for song, offset_s in candidates:

@@ -115,7 +115,9 @@ def song_contour(samples: np.ndarray, posterior: np.ndarray, cqt: np.ndarray | N
     return contour_from_salience(salience_input(samples, posterior, cqt), len(samples) / SAMPLE_RATE)
 
 
-def contour_from_salience(x: np.ndarray, duration_s: float, net: salience_net.SalienceNet | None = None) -> np.ndarray:
+def contour_from_salience(
+    x: np.ndarray, duration_s: float, net: salience_net.SalienceNet | None = None
+) -> np.ndarray:
     """The salience network's input (:func:`salience_input`) of a ``duration_s`` song → its
     melody, MIDI/NaN per contour frame. ``net``: other weights than the shipped ones (benchmarks)."""
     P = (net or _network()).probabilities(x)
@@ -145,8 +147,16 @@ def _network() -> salience_net.SalienceNet:
 def whitened_log_cqt(samples: np.ndarray) -> np.ndarray:
     """16 kHz audio → (_N_BINS, frames) log-magnitude CQT (36 bins per octave from C2, 16 ms
     hop) with its spectral envelope removed."""
-    C = np.abs(librosa.cqt(samples, sr=SAMPLE_RATE, hop_length=_CQT_HOP, fmin=_CQT_FMIN,
-                           n_bins=_N_BINS, bins_per_octave=_BINS_PER_OCTAVE))
+    C = np.abs(
+        librosa.cqt(
+            samples,
+            sr=SAMPLE_RATE,
+            hop_length=_CQT_HOP,
+            fmin=_CQT_FMIN,
+            n_bins=_N_BINS,
+            bins_per_octave=_BINS_PER_OCTAVE,
+        )
+    )
     L = np.log1p(10.0 * C / (C.max() + 1e-9))
     # Spectral whitening: remove the slowly varying envelope across frequency (≈1 octave), so
     # loud low instruments and bright timbres do not outweigh the tune's harmonics.
@@ -240,7 +250,9 @@ class MelodyEmbedder(Embedder):
     dim = DIM
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, *, window_s: float = WINDOW_S, hop_s: float = 1.0, query_shifts: int = QUERY_SHIFTS) -> None:
+    def __init__(
+        self, *, window_s: float = WINDOW_S, hop_s: float = 1.0, query_shifts: int = QUERY_SHIFTS
+    ) -> None:
         self.window_s, self.hop_s, self.query_shifts = window_s, hop_s, query_shifts
         self.version = f"{self.VERSION}/{window_s:g}s/{hop_s:g}s"
         # The process's one query tracker: the query evidence reads the same track of a query
@@ -308,7 +320,9 @@ class MelodyEmbedder(Embedder):
         out = []
         for q in queries:
             voice, mix = self.query_contours(q)
-            vecs = np.concatenate([self.query_vectors_from_contour(voice), self.query_vectors_from_contour(mix)])
+            vecs = np.concatenate(
+                [self.query_vectors_from_contour(voice), self.query_vectors_from_contour(mix)]
+            )
             out.append((vecs, self.query_features(voice, mix)))
         return out
 
@@ -341,7 +355,9 @@ class MelodyEmbedder(Embedder):
             feats[i, : len(c)] = c
         return feats
 
-    def rerank(self, query_features: np.ndarray, candidates: list[tuple[np.ndarray, float]]) -> list[tuple[float, float]]:
+    def rerank(
+        self, query_features: np.ndarray, candidates: list[tuple[np.ndarray, float]]
+    ) -> list[tuple[float, float]]:
         """Two passes: a coarse DTW of the query on each candidate's whole song, then a precise
         subsequence DTW around the coarse match for the :data:`FINE_CANDIDATES` best.
 

@@ -31,7 +31,9 @@ SAMPLE_RATE = 32000
 HOP = 320  # STFT hop (samples): 100 frames/s
 FEATURE_STRIDE = 32  # conv blocks 1-5 halve time each: 32 STFT frames per feature frame
 FEATURE_RATE = SAMPLE_RATE / HOP / FEATURE_STRIDE  # feature frames per second (3.125)
-CNN14_ARGS = dict(sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64, fmin=50, fmax=14000, classes_num=527)
+CNN14_ARGS = dict(
+    sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64, fmin=50, fmax=14000, classes_num=527
+)
 #: Audio processed per conv pass when embedding a song (a multiple of 0.32 s).
 BLOCK_SECONDS = 40.96
 
@@ -71,8 +73,15 @@ class PannsEmbedder(Embedder):
     dim = 2048
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, checkpoint: Path, *, device: str = "auto", window_s: float = 10.0, hop_s: float = 5.0,
-                 batch_size: int = 8) -> None:
+    def __init__(
+        self,
+        checkpoint: Path,
+        *,
+        device: str = "auto",
+        window_s: float = 10.0,
+        hop_s: float = 5.0,
+        batch_size: int = 8,
+    ) -> None:
         import torch
 
         if not checkpoint.is_file():

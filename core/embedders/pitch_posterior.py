@@ -68,7 +68,9 @@ class PitchPosterior:
     # window's output does not depend on the batch it is in (checked to the bit).
     def windows(self, samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
         """The model's input windows (w, _WINDOW, 1) for a mono signal, and the frames it yields."""
-        y = librosa.resample(np.asarray(samples, np.float32), orig_sr=sample_rate, target_sr=MODEL_SAMPLE_RATE)
+        y = librosa.resample(
+            np.asarray(samples, np.float32), orig_sr=sample_rate, target_sr=MODEL_SAMPLE_RATE
+        )
         n_frames = int(np.floor(len(y) * FRAME_RATE / MODEL_SAMPLE_RATE))
         y = np.concatenate([np.zeros(_OVERLAP_FRAMES * HOP // 2, np.float32), y.astype(np.float32)])
         starts = range(0, len(y), _STEP)

@@ -85,8 +85,10 @@ class SalienceNet:
 
     def __init__(self, path: Path = WEIGHTS) -> None:
         if not path.is_file():  # an install that left out the package data
-            raise ConfigError(detail=f"the melody embedder's weights are missing ({path}): reinstall humbot "
-                                     "(scripts/install.sh), or retrain them with evaluation.train_salience")
+            raise ConfigError(
+                detail=f"the melody embedder's weights are missing ({path}): reinstall humbot "
+                "(scripts/install.sh), or retrain them with evaluation.train_salience"
+            )
         with np.load(path) as z:
             self.params = {k: z[k].astype(np.float32) for k in z.files}
 

@@ -8,4 +8,12 @@ is; the indexes (:mod:`core.index.fingerprints`) store the hashes per song.
 from core.fingerprint.landmarks import SAMPLE_RATE, Landmarks, landmarks_of, query_variants
 from core.fingerprint.matching import FingerprintHit, Postings, match
 
-__all__ = ["SAMPLE_RATE", "FingerprintHit", "Landmarks", "Postings", "landmarks_of", "match", "query_variants"]
+__all__ = [
+    "SAMPLE_RATE",
+    "FingerprintHit",
+    "Landmarks",
+    "Postings",
+    "landmarks_of",
+    "match",
+    "query_variants",
+]

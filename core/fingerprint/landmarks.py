@@ -135,7 +135,9 @@ def _candidates(spec_db: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     if spec_db.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     local_max = ndimage.maximum_filter(spec_db, size=(2 * PEAK_BINS + 1, 2 * PEAK_FRAMES + 1), mode="nearest")
-    background = ndimage.uniform_filter(spec_db, size=(2 * PEAK_BINS + 1, 4 * PEAK_FRAMES + 1), mode="nearest")
+    background = ndimage.uniform_filter(
+        spec_db, size=(2 * PEAK_BINS + 1, 4 * PEAK_FRAMES + 1), mode="nearest"
+    )
     floor = spec_db.max() - FLOOR_DB
     floor = max(floor, ABS_FLOOR_DB)
     is_peak = (spec_db == local_max) & (spec_db > floor)
@@ -143,7 +145,9 @@ def _candidates(spec_db: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return t, b, spec_db[b, t] - background[b, t]
 
 
-def _densest(t: np.ndarray, b: np.ndarray, salience: np.ndarray, per_second: int) -> tuple[np.ndarray, np.ndarray]:
+def _densest(
+    t: np.ndarray, b: np.ndarray, salience: np.ndarray, per_second: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Of candidate peaks, the ``per_second`` most salient of each second, sorted by frame, then bin."""
     if not len(t):
         return np.zeros(0, np.int32), np.zeros(0, np.int32)

@@ -115,9 +115,13 @@ class FingerprintHit:
         return int(round(self.offset_s * FRAME_RATE))
 
 
-
-def match(variants: list[tuple[float, Landmarks]], postings: Postings, song_frames: dict[int, int],
-          catalog_frames: int, top_k: int = 10) -> list[FingerprintHit]:
+def match(
+    variants: list[tuple[float, Landmarks]],
+    postings: Postings,
+    song_frames: dict[int, int],
+    catalog_frames: int,
+    top_k: int = 10,
+) -> list[FingerprintHit]:
     """The songs best aligned with a query, most aligned anchors first (at most ``top_k``, each once).
 
     ``variants``: (speed factor, landmarks of the query resampled by it) — the query's hashes
@@ -161,15 +165,23 @@ def match(variants: list[tuple[float, Landmarks]], postings: Postings, song_fram
     query_frames = max(lm.frames for _, lm in variants)
     spans = np.array([song_frames.get(int(s), query_frames) for s in song]) + query_frames
     lam = votes * (2 * TOL + 1) / np.maximum(spans, 1)
-    tests = max(1.0, (catalog_frames + query_frames * max(len(song_frames), 1)) / (2 * TOL + 1) * len(variants))
+    tests = max(
+        1.0, (catalog_frames + query_frames * max(len(song_frames), 1)) / (2 * TOL + 1) * len(variants)
+    )
     expected = stats.poisson.sf(aligned - 1, lam) * tests
     offsets = (ukey[best] % _SPAN) - _SPAN // 2
     hits: dict[int, FingerprintHit] = {}
     for i in np.lexsort((expected, -aligned)):  # most aligned first: each song's best variant
         s = int(song[i])
         if s not in hits:
-            hits[s] = FingerprintHit(s, float(offsets[i]) / FRAME_RATE, int(aligned[i]), int(votes[i]),
-                                     float(expected[i]), variants[int(v[i])][0])
+            hits[s] = FingerprintHit(
+                s,
+                float(offsets[i]) / FRAME_RATE,
+                int(aligned[i]),
+                int(votes[i]),
+                float(expected[i]),
+                variants[int(v[i])][0],
+            )
     return list(hits.values())[:top_k]
 
 
@@ -195,8 +207,12 @@ def null_window(offset_frames: int, query_frames: int) -> tuple[int, int]:
     return offset_frames - span - VERIFY_SEARCH - 1, offset_frames + span + query_frames + VERIFY_SEARCH + 1
 
 
-def verify(query_peaks: tuple[np.ndarray, np.ndarray], song_peaks: tuple[np.ndarray, np.ndarray],
-           offset_frames: int, song_frames: int) -> float:
+def verify(
+    query_peaks: tuple[np.ndarray, np.ndarray],
+    song_peaks: tuple[np.ndarray, np.ndarray],
+    offset_frames: int,
+    song_frames: int,
+) -> float:
     """How far a query's peaks meet a song's at ``offset_frames`` above what chance gives there.
 
     ``query_peaks``: (frames (q,), bins (q,)) of the query's constellation (at the speed of the

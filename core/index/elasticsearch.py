@@ -60,9 +60,14 @@ log = logging.getLogger(__name__)
 MAX_CHUNK_BYTES = 20 * 1024 * 1024  # per bulk request: well under http.max_content_length (100 MB)
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 _TRANSIENT_TYPES = {
-    "unavailable_shards_exception", "no_shard_available_action_exception", "cluster_block_exception",
-    "es_rejected_execution_exception", "node_not_connected_exception", "node_closed_exception",
-    "circuit_breaking_exception", "search_phase_execution_exception",
+    "unavailable_shards_exception",
+    "no_shard_available_action_exception",
+    "cluster_block_exception",
+    "es_rejected_execution_exception",
+    "node_not_connected_exception",
+    "node_closed_exception",
+    "circuit_breaking_exception",
+    "search_phase_execution_exception",
 }
 
 
@@ -108,11 +113,18 @@ def make_client(c: ElasticsearchConfig) -> AsyncElasticsearch:
     if c.ca_certs is not None:
         tls["ca_certs"] = str(c.ca_certs)
     # Exponential backoff with full jitter between retries (0 in the transport's defaults).
-    transport = functools.partial(AsyncTransport, retry_backoff_base=c.retry_backoff_s,
-                                  retry_backoff_cap=c.retry_backoff_max_s)
+    transport = functools.partial(
+        AsyncTransport, retry_backoff_base=c.retry_backoff_s, retry_backoff_cap=c.retry_backoff_max_s
+    )
     return AsyncElasticsearch(
-        c.hosts, request_timeout=c.request_timeout_s, max_retries=c.max_retries,
-        retry_on_timeout=True, transport_class=transport, **auth, **tls)
+        c.hosts,
+        request_timeout=c.request_timeout_s,
+        max_retries=c.max_retries,
+        retry_on_timeout=True,
+        transport_class=transport,
+        **auth,
+        **tls,
+    )
 
 
 def fast(es: AsyncElasticsearch, c: ElasticsearchConfig) -> AsyncElasticsearch:
@@ -195,22 +207,36 @@ class ElasticsearchIndex(VectorIndex):
         return (m[concrete]["mappings"].get("_meta") or {}).get("humbot")
 
     async def _next_concrete(self) -> str:
-        existing = await self._client().indices.get(index=f"{self.alias}-v*", allow_no_indices=True,
-                                                    ignore_unavailable=True, filter_path="*.settings.index.uuid")
+        existing = await self._client().indices.get(
+            index=f"{self.alias}-v*",
+            allow_no_indices=True,
+            ignore_unavailable=True,
+            filter_path="*.settings.index.uuid",
+        )
         pattern = re.compile(re.escape(self.alias) + r"-v(\d+)")
         nums = [int(m.group(1)) for name in existing if (m := pattern.fullmatch(name))]
         return f"{self.alias}-v{max(nums, default=0) + 1}"
 
     def _body(self, specs: Mapping[str, EmbedderSpec], *, bulk_load: bool = False) -> dict[str, Any]:
-        return em.index_body(specs, index_type=self.cfg.vector_index_type, shards=self.cfg.shards,
-                             replicas=self.cfg.replicas, bulk_load=bulk_load)
+        return em.index_body(
+            specs,
+            index_type=self.cfg.vector_index_type,
+            shards=self.cfg.shards,
+            replicas=self.cfg.replicas,
+            bulk_load=bulk_load,
+        )
 
-    async def _create(self, name: str, specs: Mapping[str, EmbedderSpec], *, alias: bool,
-                      bulk_load: bool = False) -> None:
+    async def _create(
+        self, name: str, specs: Mapping[str, EmbedderSpec], *, alias: bool, bulk_load: bool = False
+    ) -> None:
         body = self._body(specs, bulk_load=bulk_load)
-        await self._client().indices.create(index=name, settings=body["settings"], mappings=body["mappings"],
-                                            aliases={self.alias: {}} if alias else None,
-                                            wait_for_active_shards="1")
+        await self._client().indices.create(
+            index=name,
+            settings=body["settings"],
+            mappings=body["mappings"],
+            aliases={self.alias: {}} if alias else None,
+            wait_for_active_shards="1",
+        )
 
     async def _switch_alias(self, new: str, old: list[str]) -> None:
         actions: list[dict[str, Any]] = [{"remove": {"index": o, "alias": self.alias}} for o in old]
@@ -244,8 +270,10 @@ class ElasticsearchIndex(VectorIndex):
                 self._concrete = new
                 return
             if await self._client().indices.exists(index=self.alias):
-                self._mismatch = (f"{self.alias} is an index, not the alias humbot manages; delete it or set "
-                                  "index.elasticsearch.index to another name")
+                self._mismatch = (
+                    f"{self.alias} is an index, not the alias humbot manages; delete it or set "
+                    "index.elasticsearch.index to another name"
+                )
                 raise IndexMismatch(detail=self._mismatch)
             name = await self._next_concrete()
             try:
@@ -310,8 +338,12 @@ class ElasticsearchIndex(VectorIndex):
         if w.kind == "delete":
             return {"_op_type": "delete", "_index": self.alias, "_id": w.song_id}
         assert w.song is not None and w.segments is not None
-        doc = em.song_document(w.song, w.segments, self._specs,
-                               base64_vectors=(self._server or (0, 0, 0)) >= em.BASE64_VECTORS_SINCE)
+        doc = em.song_document(
+            w.song,
+            w.segments,
+            self._specs,
+            base64_vectors=(self._server or (0, 0, 0)) >= em.BASE64_VECTORS_SINCE,
+        )
         return {"_op_type": "index", "_index": self.alias, "_id": w.song_id, "_source": doc}
 
     async def _apply(self, writes: list[Write]) -> tuple[list[int], dict[int, str], dict[str, bool]]:
@@ -323,9 +355,15 @@ class ElasticsearchIndex(VectorIndex):
         actions = await asyncio.to_thread(lambda: [self._action(w) for w in writes])
         try:
             _, errors = await async_bulk(
-                self._client(), actions, chunk_size=self.cfg.bulk_chunk_size, max_chunk_bytes=MAX_CHUNK_BYTES,
-                raise_on_error=False, raise_on_exception=True, max_retries=self.cfg.max_retries,
-                initial_backoff=self.cfg.retry_backoff_s, max_backoff=self.cfg.retry_backoff_max_s,
+                self._client(),
+                actions,
+                chunk_size=self.cfg.bulk_chunk_size,
+                max_chunk_bytes=MAX_CHUNK_BYTES,
+                raise_on_error=False,
+                raise_on_exception=True,
+                max_retries=self.cfg.max_retries,
+                initial_backoff=self.cfg.retry_backoff_s,
+                max_backoff=self.cfg.retry_backoff_max_s,
                 refresh="true",  # searchable when this returns
                 require_alias=True,  # never auto-create a dynamic-mapped index if the alias vanished
             )
@@ -338,7 +376,7 @@ class ElasticsearchIndex(VectorIndex):
         existed = {w.song_id: True for w in writes}
         transient = []
         for item in errors:  # type: ignore[union-attr]
-            (op, res), = item.items()
+            ((op, res),) = item.items()
             w = by_id[res["_id"]]
             status = int(res.get("status", 500))
             if op == "delete" and status == 404:
@@ -359,8 +397,9 @@ class ElasticsearchIndex(VectorIndex):
         while batch := await asyncio.to_thread(self._queue.peek, self.cfg.bulk_chunk_size):
             applied, failed, _ = await self._apply(batch)
             for seq, err in failed.items():
-                log.error("Elasticsearch rejected a queued write (kept in %s, table dead): %s",
-                          self.queue_path, err)
+                log.error(
+                    "Elasticsearch rejected a queued write (kept in %s, table dead): %s", self.queue_path, err
+                )
                 await asyncio.to_thread(self._queue.bury, seq, err)
             await asyncio.to_thread(self._queue.remove, applied)
             log.info("replayed %d queued writes", len(applied))
@@ -376,7 +415,8 @@ class ElasticsearchIndex(VectorIndex):
                     _, failed, existed = await self._apply([w])
                     if failed:
                         raise RuntimeError(
-                            f"Elasticsearch rejected the write of {w.song_id}: {failed[w.seq]}")
+                            f"Elasticsearch rejected the write of {w.song_id}: {failed[w.seq]}"
+                        )
                     return existed[w.song_id]
                 except _Unavailable as e:
                     self._mark_down(e)
@@ -454,8 +494,9 @@ class ElasticsearchIndex(VectorIndex):
             out.append({"term": {"genre": {"value": f.genre, "case_insensitive": True}}})
         return out
 
-    def _knn(self, embedder: str, q: np.ndarray, k: int, filters: list[dict[str, Any]],
-             name: str) -> dict[str, Any]:
+    def _knn(
+        self, embedder: str, q: np.ndarray, k: int, filters: list[dict[str, Any]], name: str
+    ) -> dict[str, Any]:
         clause: dict[str, Any] = {
             "field": f"segments.{embedder}",
             "query_vector": np.asarray(q, np.float32).tolist(),
@@ -480,8 +521,9 @@ class ElasticsearchIndex(VectorIndex):
             start_ms = (seg.get("start_ms") or [0])[0]
         return 2.0 * float(best["_score"]) - 1.0, start_ms / 1000.0
 
-    async def search(self, embedder: str, queries: np.ndarray, top_k: int,
-                     filters: SearchFilter | None = None) -> list[IndexHit]:
+    async def search(
+        self, embedder: str, queries: np.ndarray, top_k: int, filters: SearchFilter | None = None
+    ) -> list[IndexHit]:
         queries = np.atleast_2d(np.asarray(queries, np.float32))
         if embedder not in self._specs or len(queries) == 0 or top_k <= 0:
             return []
@@ -513,12 +555,15 @@ class ElasticsearchIndex(VectorIndex):
         hits.sort(key=lambda h: (-h.score, h.song_id))
         return hits[:top_k]
 
-    async def _search_msearch(self, embedder: str, queries: np.ndarray, k: int,
-                              filters: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+    async def _search_msearch(
+        self, embedder: str, queries: np.ndarray, k: int, filters: list[dict[str, Any]]
+    ) -> dict[str, tuple[float, float]]:
         searches: list[dict[str, Any]] = []
         for q in queries:
-            searches += [{"index": self.alias},
-                         {"knn": self._knn(embedder, q, k, filters, "best"), "size": k, "_source": False}]
+            searches += [
+                {"index": self.alias},
+                {"knn": self._knn(embedder, q, k, filters, "best"), "size": k, "_source": False},
+            ]
         resp = await self._fast.msearch(searches=searches)
         best: dict[str, tuple[float, float]] = {}
         for r in resp["responses"]:
@@ -532,12 +577,14 @@ class ElasticsearchIndex(VectorIndex):
                     best[h["_id"]] = found
         return best
 
-    async def _search_knn_clauses(self, embedder: str, queries: np.ndarray, k: int,
-                                  filters: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+    async def _search_knn_clauses(
+        self, embedder: str, queries: np.ndarray, k: int, filters: list[dict[str, Any]]
+    ) -> dict[str, tuple[float, float]]:
         names = [f"q{i}" for i in range(len(queries))]
         knn = [self._knn(embedder, q, k, filters, n) for q, n in zip(queries, names)]
-        resp = await self._fast.search(index=self.alias, knn=knn, size=min(10_000, k * len(queries)),
-                                       _source=False)
+        resp = await self._fast.search(
+            index=self.alias, knn=knn, size=min(10_000, k * len(queries)), _source=False
+        )
         best: dict[str, tuple[float, float]] = {}
         for h in resp["hits"]["hits"]:
             for n in names:
@@ -550,8 +597,15 @@ class ElasticsearchIndex(VectorIndex):
     async def song_ids(self) -> set[str]:
         try:
             await self._ensure_verified()
-            ids = {h["_id"] async for h in async_scan(self._client(), index=self.alias, size=2000,
-                                                      query={"query": {"match_all": {}}, "_source": False})}
+            ids = {
+                h["_id"]
+                async for h in async_scan(
+                    self._client(),
+                    index=self.alias,
+                    size=2000,
+                    query={"query": {"match_all": {}}, "_source": False},
+                )
+            }
         except (_Unavailable, TransportError) as e:
             raise BackendUnavailable() from e
         except ApiError as e:
@@ -573,9 +627,16 @@ class ElasticsearchIndex(VectorIndex):
             es = self._fast
             health = await es.cluster.health(index=self.alias)
             count = (await es.count(index=self.alias))["count"]
-            aggs = await es.search(index=self.alias, size=0, aggs={"segments": {
-                "nested": {"path": "segments"},
-                "aggs": {"per": {"terms": {"field": "segments.embedder", "size": 100}}}}})
+            aggs = await es.search(
+                index=self.alias,
+                size=0,
+                aggs={
+                    "segments": {
+                        "nested": {"path": "segments"},
+                        "aggs": {"per": {"terms": {"field": "segments.embedder", "size": 100}}},
+                    }
+                },
+            )
             per = {b["key"]: b["doc_count"] for b in aggs["aggregations"]["segments"]["per"]["buckets"]}
         except IndexMismatch as e:
             return IndexStats(self.backend, 0, {}, False, f"{where}: {e}", pending)
@@ -583,20 +644,23 @@ class ElasticsearchIndex(VectorIndex):
             if isinstance(e, ApiError) and not _transient(e):
                 # e.g. the alias was deleted behind our back: a status to show, not a crash
                 return IndexStats(self.backend, 0, {}, False, f"{where}: {_error_type(e)}: {e}", pending)
-            return IndexStats(self.backend, 0, {}, False, f"{where}: unreachable ({e or self._last_error})",
-                              pending)
-        detail = (f"Elasticsearch {_show(self._server or (0, 0, 0))} at {where} → {self._concrete}, "
-                  f"cluster {health['status']}")
+            return IndexStats(
+                self.backend, 0, {}, False, f"{where}: unreachable ({e or self._last_error})", pending
+            )
+        detail = (
+            f"Elasticsearch {_show(self._server or (0, 0, 0))} at {where} → {self._concrete}, "
+            f"cluster {health['status']}"
+        )
         if dead:
             detail += f"; {dead} rejected writes kept in {self.queue_path} (table dead)"
         healthy = health["status"] in ("green", "yellow") and self._healthy
         segments = {n: int(per.get(n, 0)) for n in self._specs}
-        return IndexStats(self.backend, int(count), segments, healthy, detail,
-                          pending)
+        return IndexStats(self.backend, int(count), segments, healthy, detail, pending)
 
     # -- reindex --------------------------------------------------------------------------
-    async def rebuild(self, embedders: Mapping[str, EmbedderSpec],
-                      songs: AsyncIterator[tuple[Song, Mapping[str, Segments]]]) -> int:
+    async def rebuild(
+        self, embedders: Mapping[str, EmbedderSpec], songs: AsyncIterator[tuple[Song, Mapping[str, Segments]]]
+    ) -> int:
         """Fill a new concrete index from ``songs``, then switch the alias to it atomically.
 
         Writes made meanwhile are queued (they already use the new embedders) and replayed into
@@ -611,7 +675,8 @@ class ElasticsearchIndex(VectorIndex):
             old = await self._concrete_indices()
             if not old and await self._client().indices.exists(index=self.alias):
                 raise IndexMismatch(
-                    detail=f"{self.alias} is an index, not the alias humbot manages; delete it first")
+                    detail=f"{self.alias} is an index, not the alias humbot manages; delete it first"
+                )
             new = await self._next_concrete()
             await self._create(new, specs, alias=False, bulk_load=True)
         except Exception as e:
@@ -627,9 +692,15 @@ class ElasticsearchIndex(VectorIndex):
             es = self._client()
 
             async def send(chunk: list[dict[str, Any]]) -> None:
-                await async_bulk(es, chunk, chunk_size=len(chunk), max_chunk_bytes=MAX_CHUNK_BYTES,
-                                 max_retries=self.cfg.max_retries, initial_backoff=self.cfg.retry_backoff_s,
-                                 max_backoff=self.cfg.retry_backoff_max_s)
+                await async_bulk(
+                    es,
+                    chunk,
+                    chunk_size=len(chunk),
+                    max_chunk_bytes=MAX_CHUNK_BYTES,
+                    max_retries=self.cfg.max_retries,
+                    initial_backoff=self.cfg.retry_backoff_s,
+                    max_backoff=self.cfg.retry_backoff_max_s,
+                )
 
             # Several bulk requests in flight: the cluster indexes (builds HNSW graphs) on all its
             # cores while the next chunk is being embedded and encoded here.
@@ -642,8 +713,9 @@ class ElasticsearchIndex(VectorIndex):
                     n += 1
                     if len(chunk) >= self.cfg.bulk_chunk_size:
                         while len(in_flight) >= self.cfg.bulk_concurrency:
-                            done, in_flight = await asyncio.wait(in_flight,
-                                                                 return_when=asyncio.FIRST_COMPLETED)
+                            done, in_flight = await asyncio.wait(
+                                in_flight, return_when=asyncio.FIRST_COMPLETED
+                            )
                             for t in done:
                                 t.result()
                         in_flight.add(asyncio.create_task(send(chunk)))
@@ -664,8 +736,9 @@ class ElasticsearchIndex(VectorIndex):
                     await es.indices.delete(index=o)
                 except Exception as e:  # noqa: BLE001
                     log.warning("could not delete the old index %s (%s): delete it by hand", o, e)
-            log.info("reindexed %d songs into %s; alias %s switched from %s", n, new, self.alias,
-                     old or "nothing")
+            log.info(
+                "reindexed %d songs into %s; alias %s switched from %s", n, new, self.alias, old or "nothing"
+            )
         except BaseException as e:
             self._rebuilding = False
             if not switched:  # after the switch, `new` is the live index: never delete it

@@ -55,8 +55,13 @@ def _vector(dims: int, index_type: str) -> dict[str, Any]:
     if index_type.endswith("hnsw"):
         # Explicit too: graph defaults may change like the type's did.
         options |= {"m": 16, "ef_construction": 100}
-    return {"type": "dense_vector", "dims": dims, "similarity": "cosine", "index": True,
-            "index_options": options}
+    return {
+        "type": "dense_vector",
+        "dims": dims,
+        "similarity": "cosine",
+        "index": True,
+        "index_options": options,
+    }
 
 
 def meta(specs: Mapping[str, EmbedderSpec], index_type: str) -> dict[str, Any]:
@@ -67,8 +72,9 @@ def meta(specs: Mapping[str, EmbedderSpec], index_type: str) -> dict[str, Any]:
     }
 
 
-def index_body(specs: Mapping[str, EmbedderSpec], *, index_type: str, shards: int, replicas: int,
-               bulk_load: bool = False) -> dict[str, Any]:
+def index_body(
+    specs: Mapping[str, EmbedderSpec], *, index_type: str, shards: int, replicas: int, bulk_load: bool = False
+) -> dict[str, Any]:
     """Settings and mappings of a new concrete index (``bulk_load``: no refreshes until the load ends)."""
     for name in specs:
         if not name or "." in name or name in ("start_ms", "embedder"):
@@ -111,8 +117,9 @@ def index_body(specs: Mapping[str, EmbedderSpec], *, index_type: str, shards: in
     }
 
 
-def mismatch(stored: Mapping[str, Any] | None, specs: Mapping[str, EmbedderSpec],
-             index_type: str) -> str | None:
+def mismatch(
+    stored: Mapping[str, Any] | None, specs: Mapping[str, EmbedderSpec], index_type: str
+) -> str | None:
     """Why an index whose ``_meta.humbot`` is ``stored`` cannot serve ``specs`` (None: it can)."""
     if not stored:
         return "the index has no humbot metadata (not created by humbot)"
@@ -120,12 +127,15 @@ def mismatch(stored: Mapping[str, Any] | None, specs: Mapping[str, EmbedderSpec]
         return f"mapping version {stored.get('mapping_version')}, this humbot uses {MAPPING_VERSION}"
     want = meta(specs, index_type)
     if stored.get("embedders") != want["embedders"]:
+
         def show(e: Mapping[str, Any]) -> str:
             parts = [f"{n} {v.get('version')} ({v.get('dim')}-d)" for n, v in sorted(e.items())]
             return ", ".join(parts) or "none"
 
-        return (f"index built for embedders [{show(stored.get('embedders') or {})}], "
-                f"configured [{show(want['embedders'])}]")
+        return (
+            f"index built for embedders [{show(stored.get('embedders') or {})}], "
+            f"configured [{show(want['embedders'])}]"
+        )
     if stored.get("vector_index_type") != index_type:
         return f"vectors indexed as {stored.get('vector_index_type')}, configured {index_type}"
     return None
@@ -146,8 +156,9 @@ def _floats(v: np.ndarray) -> list[float]:
     return np.asarray(v, dtype=np.float32).tolist()
 
 
-def song_document(song: Song, segments: Mapping[str, Segments], specs: Mapping[str, EmbedderSpec], *,
-                  base64_vectors: bool) -> dict[str, Any]:
+def song_document(
+    song: Song, segments: Mapping[str, Segments], specs: Mapping[str, EmbedderSpec], *, base64_vectors: bool
+) -> dict[str, Any]:
     """The document stored for ``song`` (segments of embedders not in ``specs`` are ignored)."""
     enc = _b64 if base64_vectors else _floats
     segs: list[dict[str, Any]] = []
@@ -156,8 +167,10 @@ def song_document(song: Song, segments: Mapping[str, Segments], specs: Mapping[s
         if seg is None or not len(seg):
             continue
         if seg.vectors.shape[1] != spec.dim:
-            raise ValueError(f"{name} vectors of song {song.song_id} have {seg.vectors.shape[1]} dims, "
-                             f"the index expects {spec.dim}")
+            raise ValueError(
+                f"{name} vectors of song {song.song_id} have {seg.vectors.shape[1]} dims, "
+                f"the index expects {spec.dim}"
+            )
         for t, v in zip(seg.starts_s, seg.vectors):
             segs.append({"start_ms": int(round(float(t) * 1000)), "embedder": name, name: enc(v)})
     doc: dict[str, Any] = {

@@ -20,7 +20,14 @@ import numpy as np
 
 from core.fingerprint.landmarks import Landmarks
 from core.fingerprint.matching import (
-    VERIFY_CANDIDATES, FingerprintHit, Postings, accepted, match, null_window, verify)
+    VERIFY_CANDIDATES,
+    FingerprintHit,
+    Postings,
+    accepted,
+    match,
+    null_window,
+    verify,
+)
 
 #: Version of what a backend stores: bumped with the landmark layout (core.fingerprint.landmarks),
 #: so an index of old hashes asks for ``humbot reindex`` instead of silently matching nothing.
@@ -103,7 +110,9 @@ class FingerprintIndex(ABC):
         """
 
     @abstractmethod
-    async def constellations(self, windows: list[tuple[str, int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    async def constellations(
+        self, windows: list[tuple[str, int, int]]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """The stored peaks of songs between two frames: for each (song id, first, last), the
         (frames (p,) int32, bins (p,) int32) of its peaks with ``first <= frame <= last``, in frame
         order (empty for a song not stored)."""
@@ -114,37 +123,56 @@ class FingerprintIndex(ABC):
     @abstractmethod
     async def stats(self) -> FingerprintStats: ...
 
-    async def search(self, variants: list[tuple[float, Landmarks]], top_k: int = 10,
-                     song_ids: frozenset[str] | None = None) -> list[FingerprintMatch]:
+    async def search(
+        self, variants: list[tuple[float, Landmarks]], top_k: int = 10, song_ids: frozenset[str] | None = None
+    ) -> list[FingerprintMatch]:
         """The songs best aligned with a query, most aligned first (see :func:`core.fingerprint.matching.match`);
         when their aligned anchors do not decide, the best candidates verified peak by peak
         (``hit.verified_z``, :func:`core.fingerprint.matching.verify`; ~4 ms a candidate).
 
         ``variants``: (speed factor, landmarks of the query resampled by it).
         """
-        hashes = np.unique(np.concatenate([lm.hashes for _, lm in variants])) if variants else np.zeros(0, np.uint32)
+        hashes = (
+            np.unique(np.concatenate([lm.hashes for _, lm in variants]))
+            if variants
+            else np.zeros(0, np.uint32)
+        )
         if not len(hashes):
             return []
         found = await self.lookup(hashes, song_ids)
-        hits = await asyncio.to_thread(match, variants, found.postings, found.frames, found.catalog_frames, top_k)
+        hits = await asyncio.to_thread(
+            match, variants, found.postings, found.frames, found.catalog_frames, top_k
+        )
         hits = [h for h in hits if h.song in found.ids]
         if accepted(hits) is None:  # the aligned anchors do not decide: verify the best candidates
             hits = await self._verified(variants, hits, found)
         return [FingerprintMatch(found.ids[h.song], h) for h in hits]
 
-    async def _verified(self, variants: list[tuple[float, Landmarks]], hits: list[FingerprintHit],
-                        found: Lookup) -> list[FingerprintHit]:
+    async def _verified(
+        self, variants: list[tuple[float, Landmarks]], hits: list[FingerprintHit], found: Lookup
+    ) -> list[FingerprintHit]:
         """``hits`` with the best :data:`VERIFY_CANDIDATES` verified peak by peak (their ``verified_z``)."""
         candidates = hits[:VERIFY_CANDIDATES]
         by_speed = {speed: lm for speed, lm in variants}
         if not candidates or not any(len(lm.peak_frames) for lm in by_speed.values()):
             return hits
-        windows = [(found.ids[h.song], *null_window(h.offset_frames, by_speed[h.speed].frames)) for h in candidates]
+        windows = [
+            (found.ids[h.song], *null_window(h.offset_frames, by_speed[h.speed].frames)) for h in candidates
+        ]
         peaks = await self.constellations(windows)
 
         def work() -> list[FingerprintHit]:
-            return [dataclasses.replace(h, verified_z=verify(
-                (by_speed[h.speed].peak_frames, by_speed[h.speed].peak_bins), p, h.offset_frames, found.frames[h.song]))
-                for h, p in zip(candidates, peaks)]
+            return [
+                dataclasses.replace(
+                    h,
+                    verified_z=verify(
+                        (by_speed[h.speed].peak_frames, by_speed[h.speed].peak_bins),
+                        p,
+                        h.offset_frames,
+                        found.frames[h.song],
+                    ),
+                )
+                for h, p in zip(candidates, peaks)
+            ]
 
-        return await asyncio.to_thread(work) + hits[len(candidates):]
+        return await asyncio.to_thread(work) + hits[len(candidates) :]

@@ -76,8 +76,22 @@ from core.errors import BackendUnavailable, IndexMismatch
 from core.fingerprint.landmarks import FRAME_RATE, Landmarks
 from core.fingerprint.matching import Postings
 from core.index.elasticsearch import (
-    _TRANSIENT_STATUS, MAX_CHUNK_BYTES, _error_type, _transient, fast, make_client, server_version)
-from core.index.fingerprint_base import FORMAT, FingerprintIndex, FingerprintStats, Lookup, pack_peaks, unpack_peaks
+    _TRANSIENT_STATUS,
+    MAX_CHUNK_BYTES,
+    _error_type,
+    _transient,
+    fast,
+    make_client,
+    server_version,
+)
+from core.index.fingerprint_base import (
+    FORMAT,
+    FingerprintIndex,
+    FingerprintStats,
+    Lookup,
+    pack_peaks,
+    unpack_peaks,
+)
 from core.settings import ElasticsearchConfig
 
 log = logging.getLogger(__name__)
@@ -115,8 +129,10 @@ def _pack(hashes: np.ndarray, times: np.ndarray) -> str:
 
 def _unpack(payload: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     raw = zlib.decompress(base64.b64decode(payload))
-    return (np.frombuffer(raw, "<u4", n).astype(np.uint32),
-            np.frombuffer(raw, "<i4", n, offset=4 * n).astype(np.int32))
+    return (
+        np.frombuffer(raw, "<u4", n).astype(np.uint32),
+        np.frombuffer(raw, "<i4", n, offset=4 * n).astype(np.int32),
+    )
 
 
 def _doc_id(song_id: str, block: int) -> str:
@@ -138,10 +154,17 @@ def blocks_of(song_id: str, lm: Landmarks) -> list[tuple[str, dict[str, Any]]]:
         lo, hi = np.searchsorted(block, b, "left"), np.searchsorted(block, b, "right")
         plo, phi = np.searchsorted(peak_block, b, "left"), np.searchsorted(peak_block, b, "right")
         h, t = hashes[lo:hi], times[lo:hi]
-        src: dict[str, Any] = {"song_id": song_id, "block": b, "frames": lm.frames, "n": int(hi - lo),
-                               "hashes": " ".join(map(str, np.unique(h).tolist())), "payload": _pack(h, t),
-                               "peaks": base64.b64encode(pack_peaks(peak_frames[plo:phi] - b * BLOCK_FRAMES,
-                                                                     peak_bins[plo:phi])).decode("ascii")}
+        src: dict[str, Any] = {
+            "song_id": song_id,
+            "block": b,
+            "frames": lm.frames,
+            "n": int(hi - lo),
+            "hashes": " ".join(map(str, np.unique(h).tolist())),
+            "payload": _pack(h, t),
+            "peaks": base64.b64encode(
+                pack_peaks(peak_frames[plo:phi] - b * BLOCK_FRAMES, peak_bins[plo:phi])
+            ).decode("ascii"),
+        }
         if b == 0:
             src["song_frames"] = lm.frames
         docs.append((_doc_id(song_id, b), src))
@@ -161,8 +184,13 @@ def index_body(shards: int, replicas: int) -> dict[str, Any]:
                 "frames": {"type": "integer", "index": False},
                 "song_frames": {"type": "integer", "index": False},
                 "n": {"type": "integer", "index": False},
-                "hashes": {"type": "text", "analyzer": "whitespace", "similarity": "boolean",
-                           "norms": False, "index_options": "docs"},
+                "hashes": {
+                    "type": "text",
+                    "analyzer": "whitespace",
+                    "similarity": "boolean",
+                    "norms": False,
+                    "index_options": "docs",
+                },
                 "payload": {"type": "binary"},
                 "peaks": {"type": "binary"},
             },
@@ -212,8 +240,12 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
         """Create the index; False when another process just did."""
         body = index_body(self.cfg.shards, self.cfg.replicas)
         try:
-            await self._client().indices.create(index=self.name, settings=body["settings"],
-                                                mappings=body["mappings"], wait_for_active_shards="1")
+            await self._client().indices.create(
+                index=self.name,
+                settings=body["settings"],
+                mappings=body["mappings"],
+                wait_for_active_shards="1",
+            )
         except ApiError as e:
             if _error_type(e) == "resource_already_exists_exception":
                 return False
@@ -232,10 +264,17 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
                     return
                 count = (await self._fast.count(index=self.name))["count"]
                 if count:
-                    raise IndexMismatch(detail=f"{self.name} holds fingerprints stored as "
-                                               f"{stored or 'unknown'}, this version uses {FORMAT}")
-                log.info("index %s holds %d fingerprints stored as %s: replacing it (%s)", self.name, count,
-                         stored, FORMAT)
+                    raise IndexMismatch(
+                        detail=f"{self.name} holds fingerprints stored as "
+                        f"{stored or 'unknown'}, this version uses {FORMAT}"
+                    )
+                log.info(
+                    "index %s holds %d fingerprints stored as %s: replacing it (%s)",
+                    self.name,
+                    count,
+                    stored,
+                    FORMAT,
+                )
                 with contextlib.suppress(ApiError):
                     await es.indices.delete(index=self.name)
             if await self._create():
@@ -266,26 +305,39 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
 
     async def _block_ids(self, song_id: str) -> set[str]:
         """Ids of the song's stored blocks (what a search sees: refreshed writes)."""
-        r = await self._client().search(index=self.name, size=MAX_BLOCKS, _source=False,
-                                        track_total_hits=False, query={"term": {"song_id": song_id}})
+        r = await self._client().search(
+            index=self.name,
+            size=MAX_BLOCKS,
+            _source=False,
+            track_total_hits=False,
+            query={"term": {"song_id": song_id}},
+        )
         return {h["_id"] for h in r["hits"]["hits"]}
 
     async def _bulk(self, actions: list[dict[str, Any]], song_id: str) -> None:
         """Apply ``actions`` and refresh (searchable on return); a delete of a missing block is fine."""
         _, errors = await async_bulk(
-            self._client(), actions, chunk_size=BULK_DOCS, max_chunk_bytes=MAX_CHUNK_BYTES,
-            raise_on_error=False, raise_on_exception=True, max_retries=self.cfg.max_retries,
-            initial_backoff=self.cfg.retry_backoff_s, max_backoff=self.cfg.retry_backoff_max_s,
-            refresh="true")
+            self._client(),
+            actions,
+            chunk_size=BULK_DOCS,
+            max_chunk_bytes=MAX_CHUNK_BYTES,
+            raise_on_error=False,
+            raise_on_exception=True,
+            max_retries=self.cfg.max_retries,
+            initial_backoff=self.cfg.retry_backoff_s,
+            max_backoff=self.cfg.retry_backoff_max_s,
+            refresh="true",
+        )
         for item in errors:  # type: ignore[union-attr]
-            (op, res), = item.items()
+            ((op, res),) = item.items()
             status = int(res.get("status", 500))
             if op == "delete" and status == 404:
                 continue
             if status in _TRANSIENT_STATUS:
                 raise BackendUnavailable()
-            raise RuntimeError(f"Elasticsearch rejected fingerprints of {song_id}: {status} "
-                               f"{res.get('error')}")
+            raise RuntimeError(
+                f"Elasticsearch rejected fingerprints of {song_id}: {status} {res.get('error')}"
+            )
 
     async def add(self, song_id: str, landmarks: Landmarks) -> None:
         docs = blocks_of(song_id, landmarks)
@@ -294,8 +346,9 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
             # The song's old blocks beyond the new ones (and any an interrupted add left behind);
             # the others are overwritten in place (same ids). One bulk request, then a refresh.
             stale = await self._block_ids(song_id) - new
-            actions = [{"_op_type": "index", "_index": self.name, "_id": i, "_source": src}
-                       for i, src in docs]
+            actions = [
+                {"_op_type": "index", "_index": self.name, "_id": i, "_source": src} for i, src in docs
+            ]
             actions += [{"_op_type": "delete", "_index": self.name, "_id": i} for i in sorted(stale)]
             await self._bulk(actions, song_id)
 
@@ -303,28 +356,42 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
         with self._errors():
             ids = await self._block_ids(song_id)
             if ids:
-                await self._bulk([{"_op_type": "delete", "_index": self.name, "_id": i} for i in sorted(ids)],
-                                 song_id)
+                await self._bulk(
+                    [{"_op_type": "delete", "_index": self.name, "_id": i} for i in sorted(ids)], song_id
+                )
         return bool(ids)
 
-    def _searches(self, hashes: np.ndarray, filters: list[dict[str, Any]],
-                  chunk: int) -> list[dict[str, Any]]:
+    def _searches(
+        self, hashes: np.ndarray, filters: list[dict[str, Any]], chunk: int
+    ) -> list[dict[str, Any]]:
         n_chunks = -(-len(hashes) // chunk)
         searches: list[dict[str, Any]] = []
         for c in range(n_chunks):
             # Round-robin over the sorted hashes: every chunk spans all anchor frequencies, so a
             # recording's block is near the top of each, not only of the chunk of its register.
             terms = " ".join(map(str, hashes[c::n_chunks].tolist()))
-            searches += [{"index": self.name},
-                         {"size": CHUNK_BLOCKS, "_source": False, "track_total_hits": False,
-                          "query": {"bool": {
-                              "must": [{"match": {"hashes": {"query": terms, "operator": "or"}}}],
-                              "filter": filters}}}]
-        return searches + [{"index": self.name}, {"size": 0, "track_total_hits": False,
-                                                  "aggs": {"frames": {"sum": {"field": "song_frames"}}}}]
+            searches += [
+                {"index": self.name},
+                {
+                    "size": CHUNK_BLOCKS,
+                    "_source": False,
+                    "track_total_hits": False,
+                    "query": {
+                        "bool": {
+                            "must": [{"match": {"hashes": {"query": terms, "operator": "or"}}}],
+                            "filter": filters,
+                        }
+                    },
+                },
+            ]
+        return searches + [
+            {"index": self.name},
+            {"size": 0, "track_total_hits": False, "aggs": {"frames": {"sum": {"field": "song_frames"}}}},
+        ]
 
-    async def _top_blocks(self, hashes: np.ndarray,
-                          filters: list[dict[str, Any]]) -> tuple[dict[str, float], int]:
+    async def _top_blocks(
+        self, hashes: np.ndarray, filters: list[dict[str, Any]]
+    ) -> tuple[dict[str, float], int]:
         """First step: (block id → query hashes it holds, for the blocks found; catalog frames)."""
         for _ in range(3):
             resp = await self._fast.msearch(searches=self._searches(hashes, filters, self._chunk))
@@ -337,8 +404,12 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
                     raise ApiError(message=str(r["error"]), meta=resp.meta, body=r)  # type: ignore[arg-type]
             if cap is not None:  # this cluster's cap is lower: fit under it from now on
                 self._chunk = max(1, cap - 8)
-                log.info("%s: the cluster takes at most %d clauses a query; searching %d hashes at a time",
-                         self.name, cap, self._chunk)
+                log.info(
+                    "%s: the cluster takes at most %d clauses a query; searching %d hashes at a time",
+                    self.name,
+                    cap,
+                    self._chunk,
+                )
                 continue
             *chunks, total = resp["responses"]
             count: dict[str, float] = {}
@@ -362,8 +433,11 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
                 best = [i for i in best if i.rsplit(":", 1)[0] in song_ids]
             docs = []
             if best:
-                got = await self._fast.mget(index=self.name, ids=best[:CANDIDATE_BLOCKS],
-                                            source_includes=["song_id", "frames", "n", "payload"])
+                got = await self._fast.mget(
+                    index=self.name,
+                    ids=best[:CANDIDATE_BLOCKS],
+                    source_includes=["song_id", "frames", "n", "payload"],
+                )
                 docs = [d["_source"] for d in got["docs"] if d.get("found")]
         ids: dict[int, str] = {}
         frames: dict[int, int] = {}
@@ -381,14 +455,29 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
             parts_s.append(np.full(int(keep.sum()), key, np.int64))
         if not parts_h:
             return Lookup(Postings.empty(), {}, {}, catalog_frames)
-        return Lookup(Postings(np.concatenate(parts_h), np.concatenate(parts_s), np.concatenate(parts_t)),
-                      ids, frames, catalog_frames)
+        return Lookup(
+            Postings(np.concatenate(parts_h), np.concatenate(parts_s), np.concatenate(parts_t)),
+            ids,
+            frames,
+            catalog_frames,
+        )
 
-    async def constellations(self, windows: list[tuple[str, int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
-        ids = sorted({_doc_id(song_id, b) for song_id, first, last in windows
-                      for b in range(max(0, first // BLOCK_FRAMES), max(0, last // BLOCK_FRAMES) + 1)})
+    async def constellations(
+        self, windows: list[tuple[str, int, int]]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        ids = sorted(
+            {
+                _doc_id(song_id, b)
+                for song_id, first, last in windows
+                for b in range(max(0, first // BLOCK_FRAMES), max(0, last // BLOCK_FRAMES) + 1)
+            }
+        )
         with self._errors():
-            got = await self._fast.mget(index=self.name, ids=ids, source_includes=["block", "peaks"]) if ids else {"docs": []}
+            got = (
+                await self._fast.mget(index=self.name, ids=ids, source_includes=["block", "peaks"])
+                if ids
+                else {"docs": []}
+            )
         blocks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for d in got["docs"]:
             if d.get("found") and d["_source"].get("peaks"):
@@ -396,8 +485,11 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
                 blocks[d["_id"]] = (f + int(d["_source"]["block"]) * BLOCK_FRAMES, b)
         out = []
         for song_id, first, last in windows:
-            parts = [blocks[i] for b in range(max(0, first // BLOCK_FRAMES), max(0, last // BLOCK_FRAMES) + 1)
-                     if (i := _doc_id(song_id, b)) in blocks]
+            parts = [
+                blocks[i]
+                for b in range(max(0, first // BLOCK_FRAMES), max(0, last // BLOCK_FRAMES) + 1)
+                if (i := _doc_id(song_id, b)) in blocks
+            ]
             frames = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
             bins = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int32)
             keep = (frames >= first) & (frames <= last)
@@ -406,20 +498,37 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
 
     async def song_ids(self) -> set[str]:
         with self._errors():
-            return {h["_id"].rsplit(":", 1)[0] async for h in async_scan(
-                self._client(), index=self.name, size=5000,
-                query={"query": {"term": {"block": 0}}, "_source": False})}
+            return {
+                h["_id"].rsplit(":", 1)[0]
+                async for h in async_scan(
+                    self._client(),
+                    index=self.name,
+                    size=5000,
+                    query={"query": {"term": {"block": 0}}, "_source": False},
+                )
+            }
 
     async def stats(self) -> FingerprintStats:
         es = self._fast
         with self._errors():
-            r = await es.search(index=self.name, size=0, track_total_hits=False, aggs={
-                "songs": {"value_count": {"field": "song_frames"}},
-                "frames": {"sum": {"field": "song_frames"}},
-                "hashes": {"sum": {"field": "n"}}})
+            r = await es.search(
+                index=self.name,
+                size=0,
+                track_total_hits=False,
+                aggs={
+                    "songs": {"value_count": {"field": "song_frames"}},
+                    "frames": {"sum": {"field": "song_frames"}},
+                    "hashes": {"sum": {"field": "n"}},
+                },
+            )
             store = await es.indices.stats(index=self.name, metric="store")
         a = r["aggregations"]
         # The whole cluster's copies (primaries and replicas), as "in the cluster" asks.
         size = store["_all"]["total"]["store"]["size_in_bytes"]
-        return FingerprintStats(self.backend, int(a["songs"]["value"]), int(round(a["hashes"]["value"] or 0)),
-                                float(a["frames"]["value"] or 0) / FRAME_RATE, int(size))
+        return FingerprintStats(
+            self.backend,
+            int(a["songs"]["value"]),
+            int(round(a["hashes"]["value"] or 0)),
+            float(a["frames"]["value"] or 0) / FRAME_RATE,
+            int(size),
+        )

@@ -25,7 +25,14 @@ import numpy as np
 from core.errors import IndexMismatch
 from core.fingerprint.landmarks import FRAME_RATE, Landmarks
 from core.fingerprint.matching import Postings
-from core.index.fingerprint_base import FORMAT, FingerprintIndex, FingerprintStats, Lookup, pack_peaks, unpack_peaks
+from core.index.fingerprint_base import (
+    FORMAT,
+    FingerprintIndex,
+    FingerprintStats,
+    Lookup,
+    pack_peaks,
+    unpack_peaks,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,7 +84,9 @@ class LocalFingerprintIndex(FingerprintIndex):
             row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
             if row is not None and json.loads(row[0]) != FORMAT:
                 if db.execute("SELECT COUNT(*) FROM songs").fetchone()[0]:
-                    raise IndexMismatch(detail=f"fingerprints stored as {json.loads(row[0])}, this version uses {FORMAT}")
+                    raise IndexMismatch(
+                        detail=f"fingerprints stored as {json.loads(row[0])}, this version uses {FORMAT}"
+                    )
             with db:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (json.dumps(FORMAT),))
 
@@ -105,8 +114,10 @@ class LocalFingerprintIndex(FingerprintIndex):
         distinct = _unpack(blob)
         kept, emptied = [], []
         for lo in range(0, len(distinct), 20000):
-            for h, rows in db.execute("SELECT hash, rows FROM postings WHERE hash IN (SELECT value FROM json_each(?))",
-                                      (json.dumps(distinct[lo:lo + 20000].tolist()),)):
+            for h, rows in db.execute(
+                "SELECT hash, rows FROM postings WHERE hash IN (SELECT value FROM json_each(?))",
+                (json.dumps(distinct[lo : lo + 20000].tolist()),),
+            ):
                 pairs = np.frombuffer(rows, "<i4").reshape(-1, 2)
                 rest = pairs[pairs[:, 0] != key]
                 (kept.append((rest.tobytes(), h)) if len(rest) else emptied.append((h,)))
@@ -121,10 +132,14 @@ class LocalFingerprintIndex(FingerprintIndex):
             distinct = np.unique(landmarks.hashes)
             with db:
                 self._delete(db, song_id)
-                key = db.execute("INSERT INTO songs (song_id, frames, n, distinct_hashes) VALUES (?, ?, ?, ?)",
-                                 (song_id, landmarks.frames, len(landmarks), _pack(distinct))).lastrowid
-                db.execute("INSERT OR REPLACE INTO constellations VALUES (?, ?)",
-                           (key, pack_peaks(landmarks.peak_frames, landmarks.peak_bins)))
+                key = db.execute(
+                    "INSERT INTO songs (song_id, frames, n, distinct_hashes) VALUES (?, ?, ?, ?)",
+                    (song_id, landmarks.frames, len(landmarks), _pack(distinct)),
+                ).lastrowid
+                db.execute(
+                    "INSERT OR REPLACE INTO constellations VALUES (?, ?)",
+                    (key, pack_peaks(landmarks.peak_frames, landmarks.peak_bins)),
+                )
                 # Sorted by hash: one appended run of (key, frame) pairs per distinct hash, written
                 # in hash order (the B-tree walked once instead of jumped around).
                 order = np.lexsort((landmarks.times, landmarks.hashes))
@@ -132,9 +147,11 @@ class LocalFingerprintIndex(FingerprintIndex):
                 pairs = np.stack([np.full(len(h), key, np.int32), landmarks.times[order].astype(np.int32)], 1)
                 cuts = np.flatnonzero(np.diff(h.astype(np.int64))) + 1
                 runs = np.split(pairs.astype("<i4"), cuts)
-                db.executemany("INSERT INTO postings VALUES (?, ?) "
-                               "ON CONFLICT (hash) DO UPDATE SET rows = CAST(rows || excluded.rows AS BLOB)",
-                               ((int(x), r.tobytes()) for x, r in zip(distinct.tolist(), runs)))
+                db.executemany(
+                    "INSERT INTO postings VALUES (?, ?) "
+                    "ON CONFLICT (hash) DO UPDATE SET rows = CAST(rows || excluded.rows AS BLOB)",
+                    ((int(x), r.tobytes()) for x, r in zip(distinct.tolist(), runs)),
+                )
 
         await asyncio.to_thread(self._run, work)
 
@@ -152,7 +169,8 @@ class LocalFingerprintIndex(FingerprintIndex):
                 db.execute("BEGIN")
                 found = db.execute(
                     "SELECT hash, rows FROM postings WHERE hash IN (SELECT value FROM json_each(?))",
-                    (json.dumps(np.asarray(hashes).tolist()),)).fetchall()
+                    (json.dumps(np.asarray(hashes).tolist()),),
+                ).fetchall()
                 pairs = np.frombuffer(b"".join(r for _, r in found), "<i4").reshape(-1, 2)
                 counts = np.array([len(r) // 8 for _, r in found], np.int64)
                 arr = np.empty((len(pairs), 3), np.int64)
@@ -161,25 +179,41 @@ class LocalFingerprintIndex(FingerprintIndex):
                 keys = np.unique(arr[:, 1]).tolist()
                 songs = {}
                 for lo in range(0, len(keys), 10000):
-                    chunk = keys[lo:lo + 10000]
-                    songs.update({k: (i, f) for k, i, f in db.execute(
-                        "SELECT key, song_id, frames FROM songs WHERE key IN (SELECT value FROM json_each(?))",
-                        (json.dumps(chunk),))})
+                    chunk = keys[lo : lo + 10000]
+                    songs.update(
+                        {
+                            k: (i, f)
+                            for k, i, f in db.execute(
+                                "SELECT key, song_id, frames FROM songs WHERE key IN (SELECT value FROM json_each(?))",
+                                (json.dumps(chunk),),
+                            )
+                        }
+                    )
                 total = db.execute("SELECT COALESCE(SUM(frames), 0) FROM songs").fetchone()[0]
             if song_ids is not None:
                 songs = {k: v for k, v in songs.items() if v[0] in song_ids}
                 arr = arr[np.isin(arr[:, 1], list(songs))]
-            return Lookup(Postings(arr[:, 0].astype(np.uint32), arr[:, 1], arr[:, 2].astype(np.int32)),
-                          {k: v[0] for k, v in songs.items()}, {k: v[1] for k, v in songs.items()}, int(total))
+            return Lookup(
+                Postings(arr[:, 0].astype(np.uint32), arr[:, 1], arr[:, 2].astype(np.int32)),
+                {k: v[0] for k, v in songs.items()},
+                {k: v[1] for k, v in songs.items()},
+                int(total),
+            )
 
         return await asyncio.to_thread(self._run, work)
 
-    async def constellations(self, windows: list[tuple[str, int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    async def constellations(
+        self, windows: list[tuple[str, int, int]]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         def work(db: sqlite3.Connection) -> list[tuple[np.ndarray, np.ndarray]]:
             ids = sorted({w[0] for w in windows})
-            blobs = dict(db.execute(
-                "SELECT s.song_id, c.peaks FROM songs s JOIN constellations c ON c.key = s.key "
-                "WHERE s.song_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)).fetchall())
+            blobs = dict(
+                db.execute(
+                    "SELECT s.song_id, c.peaks FROM songs s JOIN constellations c ON c.key = s.key "
+                    "WHERE s.song_id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(ids),),
+                ).fetchall()
+            )
             peaks = {i: unpack_peaks(b) for i, b in blobs.items()}
             out = []
             for song_id, first, last in windows:
@@ -191,11 +225,15 @@ class LocalFingerprintIndex(FingerprintIndex):
         return await asyncio.to_thread(self._run, work)
 
     async def song_ids(self) -> set[str]:
-        return await asyncio.to_thread(self._run, lambda db: {r[0] for r in db.execute("SELECT song_id FROM songs")})
+        return await asyncio.to_thread(
+            self._run, lambda db: {r[0] for r in db.execute("SELECT song_id FROM songs")}
+        )
 
     async def stats(self) -> FingerprintStats:
         def work(db: sqlite3.Connection) -> FingerprintStats:
-            songs, hashes, frames = db.execute("SELECT COUNT(*), COALESCE(SUM(n), 0), COALESCE(SUM(frames), 0) FROM songs").fetchone()
+            songs, hashes, frames = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(n), 0), COALESCE(SUM(frames), 0) FROM songs"
+            ).fetchone()
             size = sum(p.stat().st_size for p in self.dir.glob("fingerprints.db*"))
             return FingerprintStats(self.backend, songs, hashes, frames / FRAME_RATE, size)
 

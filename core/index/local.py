@@ -74,7 +74,11 @@ class _Matrix:
                 counts = np.array([len(self.by_song[s][0]) for s in ids])
                 firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])
             else:
-                vecs, starts, firsts = np.zeros((0, self.dim), np.float32), np.zeros(0, np.float32), np.zeros(0, int)
+                vecs, starts, firsts = (
+                    np.zeros((0, self.dim), np.float32),
+                    np.zeros(0, np.float32),
+                    np.zeros(0, int),
+                )
             self._packed = (vecs, starts, ids, firsts)
         return self._packed
 
@@ -109,8 +113,10 @@ class LocalIndex(VectorIndex):
     def _write_song(db: sqlite3.Connection, song: Song, segments: Mapping[str, Segments]) -> None:
         db.execute("INSERT INTO changes (song_id) VALUES (?)", (song.song_id,))
         db.execute("DELETE FROM segments WHERE song_id = ?", (song.song_id,))
-        db.execute("INSERT OR REPLACE INTO songs VALUES (?, ?, ?, ?)",
-                   (song.song_id, song.title, song.artist, song.genre))
+        db.execute(
+            "INSERT OR REPLACE INTO songs VALUES (?, ?, ?, ?)",
+            (song.song_id, song.title, song.artist, song.genre),
+        )
         db.executemany(
             "INSERT INTO segments VALUES (?, ?, ?, ?)",
             [(song.song_id, name, float(t), np.asarray(v, np.float32).tobytes())
@@ -188,8 +194,9 @@ class LocalIndex(VectorIndex):
                 self._remember(song_id, meta, segments)
             self._seq = max(self._seq, seq)
 
-    def _remember(self, song_id: str, meta: tuple[str | None, str | None] | None,
-                  segments: Mapping[str, Segments]) -> None:
+    def _remember(
+        self, song_id: str, meta: tuple[str | None, str | None] | None, segments: Mapping[str, Segments]
+    ) -> None:
         """Put one song's (artist, genre) and segments in memory; ``meta`` None: it is gone.
         The caller holds ``self._lock``."""
         for name, mat in self._mats.items():
@@ -200,14 +207,17 @@ class LocalIndex(VectorIndex):
             self._songs[song_id] = meta
 
     @staticmethod
-    def _read_song(db: sqlite3.Connection, song_id: str,
-                   ) -> tuple[tuple[str | None, str | None] | None, dict[str, Segments]]:
+    def _read_song(
+        db: sqlite3.Connection,
+        song_id: str,
+    ) -> tuple[tuple[str | None, str | None] | None, dict[str, Segments]]:
         """A song's (artist, genre) and segments as stored now; (None, {}) when it is gone."""
         row = db.execute("SELECT artist, genre FROM songs WHERE song_id = ?", (song_id,)).fetchone()
         per: dict[str, tuple[list[float], list[bytes]]] = {}
         for emb, start, blob in db.execute(
-                "SELECT embedder, start_s, vector FROM segments WHERE song_id = ? ORDER BY embedder, start_s",
-                (song_id,)):
+            "SELECT embedder, start_s, vector FROM segments WHERE song_id = ? ORDER BY embedder, start_s",
+            (song_id,),
+        ):
             starts, blobs = per.setdefault(emb, ([], []))
             starts.append(start)
             blobs.append(blob)
@@ -257,7 +267,9 @@ class LocalIndex(VectorIndex):
 
         return await asyncio.to_thread(work)
 
-    def _search(self, embedder: str, queries: np.ndarray, top_k: int, filters: SearchFilter | None) -> list[IndexHit]:
+    def _search(
+        self, embedder: str, queries: np.ndarray, top_k: int, filters: SearchFilter | None
+    ) -> list[IndexHit]:
         with self._lock:
             mat = self._mats.get(embedder)
             if mat is None or len(queries) == 0:
@@ -282,8 +294,9 @@ class LocalIndex(VectorIndex):
             hits.append(IndexHit(ids[k], float(per_song[k]), float(starts[row])))
         return hits
 
-    async def search(self, embedder: str, queries: np.ndarray, top_k: int,
-                     filters: SearchFilter | None = None) -> list[IndexHit]:
+    async def search(
+        self, embedder: str, queries: np.ndarray, top_k: int, filters: SearchFilter | None = None
+    ) -> list[IndexHit]:
         # Tens of ms at 1,000 songs: off the event loop, which serves every other chat meanwhile.
         return await asyncio.to_thread(self._search, embedder, queries, top_k, filters)
 
@@ -293,11 +306,13 @@ class LocalIndex(VectorIndex):
 
     async def stats(self) -> IndexStats:
         with self._lock:
-            return IndexStats("local", len(self._songs), {n: m.rows for n, m in self._mats.items()}, True,
-                              str(self.path))
+            return IndexStats(
+                "local", len(self._songs), {n: m.rows for n, m in self._mats.items()}, True, str(self.path)
+            )
 
-    async def rebuild(self, embedders: Mapping[str, EmbedderSpec],
-                      songs: AsyncIterator[tuple[Song, Mapping[str, Segments]]]) -> int:
+    async def rebuild(
+        self, embedders: Mapping[str, EmbedderSpec], songs: AsyncIterator[tuple[Song, Mapping[str, Segments]]]
+    ) -> int:
         # Build next to the live file, then swap with one atomic rename.
         tmp = self.dir / "local.rebuild.db"
         for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
@@ -335,8 +350,9 @@ def _best_per_row(queries: np.ndarray, vecs: np.ndarray) -> np.ndarray:
 
 def _segments(starts: list[float], blobs: list[bytes]) -> Segments:
     """One song's rows of one embedder, as stored (start s, float32 vector bytes), as Segments."""
-    return Segments(np.array(starts, np.float32),
-                    np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1))
+    return Segments(
+        np.array(starts, np.float32), np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+    )
 
 
 def _in_tx(db: sqlite3.Connection, fn, *args) -> None:

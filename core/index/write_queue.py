@@ -103,7 +103,8 @@ class WriteQueue:
                 self._db.execute("DELETE FROM pending WHERE song_id = ?", (song_id,))
                 cur = self._db.execute(
                     "INSERT INTO pending (song_id, kind, song, segments) VALUES (?, ?, ?, ?)",
-                    (song_id, kind, song, blob))
+                    (song_id, kind, song, blob),
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -122,8 +123,10 @@ class WriteQueue:
             rows = self._db.execute(
                 "SELECT seq, kind, song_id, song, segments FROM pending ORDER BY seq LIMIT ?", (limit,)
             ).fetchall()
-        return [Write(seq, kind, sid, _song_from_json(s) if s else None, _unpack_segments(b) if b else None)
-                for seq, kind, sid, s, b in rows]
+        return [
+            Write(seq, kind, sid, _song_from_json(s) if s else None, _unpack_segments(b) if b else None)
+            for seq, kind, sid, s, b in rows
+        ]
 
     def remove(self, seqs: list[int]) -> None:
         """Forget writes that were applied (a seq already superseded is simply gone)."""
@@ -140,7 +143,9 @@ class WriteQueue:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT OR REPLACE INTO dead SELECT seq, song_id, kind, song, segments, ?, datetime('now') "
-                "FROM pending WHERE seq = ?", (error[:2000], seq))
+                "FROM pending WHERE seq = ?",
+                (error[:2000], seq),
+            )
             self._db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
             self._db.execute("COMMIT")
 

@@ -18,13 +18,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--songs", type=int, default=300)
     ap.add_argument("--queries", type=int, default=40, help="queries per kind (hummed, sung, recorded)")
     ap.add_argument("--outside", type=int, default=60, help="out-of-catalog queries")
-    ap.add_argument("--outside-songs", type=int, default=None,
-                    help="tunes held out of the catalog (default: 30 %% of all tunes)")
+    ap.add_argument(
+        "--outside-songs",
+        type=int,
+        default=None,
+        help="tunes held out of the catalog (default: 30 %% of all tunes)",
+    )
     ap.add_argument("--nosong", type=int, default=12, help="no-song queries per subkind")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=None)
-    ap.add_argument("--family", choices=("a", "b"), default="a",
-                    help="generator family: a (choices are made on it) or b (other means, only reported)")
+    ap.add_argument(
+        "--family",
+        choices=("a", "b"),
+        default="a",
+        help="generator family: a (choices are made on it) or b (other means, only reported)",
+    )
     ap.add_argument("--demo", action="store_true", help="the demo preset: 10 songs, 2 hummed queries")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

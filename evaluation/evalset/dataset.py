@@ -173,7 +173,7 @@ def song_id_for(m: Melody) -> str:
 
 
 def split_of(key: str) -> str:
-    """"fit" or "held-out", 50/50, from a stable hash of ``key`` (a song id, or a no-song
+    """ "fit" or "held-out", 50/50, from a stable hash of ``key`` (a song id, or a no-song
     query's own id). Independent of the seed and of everything else in the set, so a song —
     and every query taken from it — stays on its side when the set grows."""
     return SPLITS[hashlib.sha256(f"split|{key}".encode()).digest()[0] & 1]
@@ -251,13 +251,25 @@ def _cached(audio: Path, truth: Path, spec: str) -> dict | None:
 # ----------------------------------------------------------------------------- the build
 
 
-def plan_song_and_format(m: Melody, seed: int, sung: bool,
-                         formats: Mapping[str, float] = SONG_FORMATS, *,
-                         family: Family = FAMILIES["a"]) -> tuple[SongPlan, str]:
+def plan_song_and_format(
+    m: Melody,
+    seed: int,
+    sung: bool,
+    formats: Mapping[str, float] = SONG_FORMATS,
+    *,
+    family: Family = FAMILIES["a"],
+) -> tuple[SongPlan, str]:
     """The arrangement of tune ``m`` and the file format it is written in, from ``seed``."""
     rng = np.random.default_rng([seed, _h("song", m.tune_id) % 2**63])
-    plan = plan_song(m, rng, song_id=song_id_for(m), sung=sung, soundfonts=family.soundfonts,
-                     singers=family.singers, melody_db_range=family.melody_db_range)
+    plan = plan_song(
+        m,
+        rng,
+        song_id=song_id_for(m),
+        sung=sung,
+        soundfonts=family.soundfonts,
+        singers=family.singers,
+        melody_db_range=family.melody_db_range,
+    )
     p = np.array(list(formats.values()), dtype=float)
     fmt = str(rng.choice(list(formats), p=p / p.sum()))
     if family.mastered:  # drawn after everything A draws, so A's songs are what they were
@@ -326,8 +338,9 @@ def build_dataset(
     for sub in ("songs", "queries", "outside", "truth/songs", "truth/queries"):
         (out / sub).mkdir(parents=True, exist_ok=True)
 
-    pool_tunes = load_melodies(fam.tune_offset + n_songs + n_outside, cache_dir=cache_dir,
-                               workers=workers)[fam.tune_offset:]
+    pool_tunes = load_melodies(fam.tune_offset + n_songs + n_outside, cache_dir=cache_dir, workers=workers)[
+        fam.tune_offset :
+    ]
     first_lot = min(n_outside, FIRST_OUTSIDE_LOT)
     by_lot = sorted(pool_tunes[: n_songs + first_lot], key=lambda m: _h(seed, "outside", m.tune_id))
     outside_ids = {m.tune_id for m in by_lot[:first_lot]} | {
@@ -363,8 +376,13 @@ def build_dataset(
                 q = plan_recorded_query(plan, rng, query_id=qid)
                 qplans.append((q, path, qseed))
             else:
-                qplans.append((plan_voice_query(plan, rng, query_id=qid, kind=kind, voices=fam.query_voices),
-                               None, qseed))
+                qplans.append(
+                    (
+                        plan_voice_query(plan, rng, query_id=qid, kind=kind, voices=fam.query_voices),
+                        None,
+                        qseed,
+                    )
+                )
     for k in range(n_out_of_catalog if outside_plans else 0):
         plan, _, path = outside_plans[k % len(outside_plans)]
         kind = KINDS[k % len(KINDS)]
@@ -375,8 +393,13 @@ def build_dataset(
             qplans.append((plan_recorded_query(plan, rng, query_id=qid, in_catalog=False), path, qseed))
         else:
             qplans.append(
-                (plan_voice_query(plan, rng, query_id=qid, kind=kind, in_catalog=False, voices=fam.query_voices),
-                 None, qseed)
+                (
+                    plan_voice_query(
+                        plan, rng, query_id=qid, kind=kind, in_catalog=False, voices=fam.query_voices
+                    ),
+                    None,
+                    qseed,
+                )
             )
     nplans: list[tuple[NoSongPlan, int]] = []
     for subkind in SUBKINDS:
@@ -490,9 +513,19 @@ def _real_distractors(out: Path, n: int, cache_dir: Path | None) -> list[dict]:
         dst = out / "songs" / f"{sid}-{_slug(t.track_id)}{t.path.suffix.lower()}"
         if not dst.exists():
             shutil.copyfile(t.path, dst)
-        entries.append({"id": sid, "file": _rel(out, dst), "title": t.track_id, "artist": t.package,
-                        "format": t.path.suffix[1:].lower(), "real": True, "sung": None,
-                        "truth": None, "split": "held-out"})
+        entries.append(
+            {
+                "id": sid,
+                "file": _rel(out, dst),
+                "title": t.track_id,
+                "artist": t.package,
+                "format": t.path.suffix[1:].lower(),
+                "real": True,
+                "sung": None,
+                "truth": None,
+                "split": "held-out",
+            }
+        )
     return entries
 
 
@@ -534,8 +567,16 @@ def _song_entry(out: Path, plan: SongPlan, fmt: str, path: Path) -> dict:
     }
 
 
-def _manifest(out: Path, seed: int, songs, outside_plans, qplans, needed_outside, params: dict,
-              nplans: list[NoSongPlan] = ()) -> dict:
+def _manifest(
+    out: Path,
+    seed: int,
+    songs,
+    outside_plans,
+    qplans,
+    needed_outside,
+    params: dict,
+    nplans: list[NoSongPlan] = (),
+) -> dict:
     queries = []
     for q, _, _ in qplans:
         queries.append(
@@ -594,7 +635,9 @@ def _manifest(out: Path, seed: int, songs, outside_plans, qplans, needed_outside
 def _cpu_figures(out: Path, manifest: dict) -> dict:
     """CPU seconds per song and per query kind, from the stored truth of every file."""
     song_cpu = []
-    for s in [s for s in manifest["songs"] if not s.get("real")] + [o for o in manifest["outside"] if o["rendered"]]:
+    for s in [s for s in manifest["songs"] if not s.get("real")] + [
+        o for o in manifest["outside"] if o["rendered"]
+    ]:
         t = json.loads((out / s["truth"]).read_text())
         song_cpu.append((t["cpu_s"], s["sung"]))
     q_cpu: dict[str, list[float]] = {}
@@ -617,7 +660,9 @@ def _remove_stale(out: Path, manifest: dict) -> None:
     exactly this catalog."""
     keep = {out / s["file"] for s in manifest["songs"] + manifest["outside"] if s["file"]}
     keep |= {out / q["file"] for q in manifest["queries"]}
-    keep |= {out / s["truth"] for s in manifest["songs"] + manifest["outside"] + manifest["queries"] if s["truth"]}
+    keep |= {
+        out / s["truth"] for s in manifest["songs"] + manifest["outside"] + manifest["queries"] if s["truth"]
+    }
     for sub in ("songs", "queries", "outside", "truth/songs", "truth/queries"):
         for p in (out / sub).iterdir():
             if p.is_file() and p not in keep:

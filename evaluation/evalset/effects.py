@@ -154,10 +154,18 @@ def _shelf(y: np.ndarray, sr: int, f0: float, gain_db: float, high: bool) -> np.
     cw, alpha = np.cos(w), np.sin(w) / 2 * np.sqrt(2)
     sq = 2 * np.sqrt(a_) * alpha
     if high:
-        b = [a_ * ((a_ + 1) + (a_ - 1) * cw + sq), -2 * a_ * ((a_ - 1) + (a_ + 1) * cw), a_ * ((a_ + 1) + (a_ - 1) * cw - sq)]
+        b = [
+            a_ * ((a_ + 1) + (a_ - 1) * cw + sq),
+            -2 * a_ * ((a_ - 1) + (a_ + 1) * cw),
+            a_ * ((a_ + 1) + (a_ - 1) * cw - sq),
+        ]
         a = [(a_ + 1) - (a_ - 1) * cw + sq, 2 * ((a_ - 1) - (a_ + 1) * cw), (a_ + 1) - (a_ - 1) * cw - sq]
     else:
-        b = [a_ * ((a_ + 1) - (a_ - 1) * cw + sq), 2 * a_ * ((a_ - 1) - (a_ + 1) * cw), a_ * ((a_ + 1) - (a_ - 1) * cw - sq)]
+        b = [
+            a_ * ((a_ + 1) - (a_ - 1) * cw + sq),
+            2 * a_ * ((a_ - 1) - (a_ + 1) * cw),
+            a_ * ((a_ + 1) - (a_ - 1) * cw - sq),
+        ]
         a = [(a_ + 1) + (a_ - 1) * cw + sq, -2 * ((a_ - 1) + (a_ + 1) * cw), (a_ + 1) + (a_ - 1) * cw - sq]
     return signal.lfilter(np.array(b) / a[0], np.array(a) / a[0], y, axis=0)
 
@@ -168,7 +176,7 @@ def master(y: np.ndarray, sr: int, m: Master, rng: np.random.Generator) -> np.nd
     x = _shelf(x, sr, 200.0, m.low_shelf_db, high=False)
     x = _shelf(x, sr, 4000.0, m.high_shelf_db, high=True)
     if m.comp_ratio > 1.0:
-        level = x ** 2 if x.ndim == 1 else np.mean(x ** 2, axis=1)
+        level = x**2 if x.ndim == 1 else np.mean(x**2, axis=1)
         tau = 0.05 * sr  # 50 ms RMS detector
         env = np.sqrt(signal.lfilter([1 / tau], [1, -(1 - 1 / tau)], level) + 1e-12)
         thr = np.max(np.abs(x)) * db(m.comp_threshold_db)

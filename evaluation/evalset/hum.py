@@ -54,8 +54,14 @@ class HumVoice:
             raise ValueError(f"syllable must be one of {SYLLABLES}")
 
 
-def random_voice(rng: np.random.Generator, syllable: str, formant_scale: float, *, max_vibrato: float = 0.6,
-                 max_wander_cents: float = 15.0) -> HumVoice:
+def random_voice(
+    rng: np.random.Generator,
+    syllable: str,
+    formant_scale: float,
+    *,
+    max_vibrato: float = 0.6,
+    max_wander_cents: float = 15.0,
+) -> HumVoice:
     """A hummer drawn at random (vibrato, breath, scoops, wander, glottal shape), in a fixed order
     of draws so that the same ``rng`` state always gives the same voice."""
     return HumVoice(

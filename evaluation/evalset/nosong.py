@@ -98,8 +98,15 @@ def tone(f0_hz: np.ndarray, sr: int, *, timbre: str = "sine", formant_scale: flo
     return (0.5 * y / (np.max(np.abs(y)) + 1e-12)).astype(np.float32)
 
 
-def held_note(hz: float, duration_s: float, sr: int, *, timbre: str, rng: np.random.Generator,
-              voice: HumVoice | None = None) -> np.ndarray:
+def held_note(
+    hz: float,
+    duration_s: float,
+    sr: int,
+    *,
+    timbre: str,
+    rng: np.random.Generator,
+    voice: HumVoice | None = None,
+) -> np.ndarray:
     """One pitch ``hz`` held for ``duration_s``: a pure sine, or (``timbre="hum"``) the humming
     voice on a single note with its vibrato and wander. Shape (round(duration_s·sr),)."""
     n = int(round(duration_s * sr))
@@ -110,8 +117,9 @@ def held_note(hz: float, duration_s: float, sr: int, *, timbre: str, rng: np.ran
     return hum([note], voice or HumVoice(), sr=sr, total_s=duration_s, rng=rng)[:n]
 
 
-def siren_track(lo_hz: float, hi_hz: float, half_period_s: float, duration_s: float, sr: int,
-                *, slew_s: float = 0.03) -> np.ndarray:
+def siren_track(
+    lo_hz: float, hi_hz: float, half_period_s: float, duration_s: float, sr: int, *, slew_s: float = 0.03
+) -> np.ndarray:
     """Per-sample pitch (Hz) alternating ``lo_hz`` and ``hi_hz`` every ``half_period_s``,
     each change smoothed over ``slew_s`` (a real siren or voice slides, it does not jump)."""
     n = int(round(duration_s * sr))
@@ -122,8 +130,9 @@ def siren_track(lo_hz: float, hi_hz: float, half_period_s: float, duration_s: fl
     return lo_hz * (hi_hz / lo_hz) ** up
 
 
-def glide_track(lo_hz: float, hi_hz: float, period_s: float, duration_s: float, sr: int,
-                *, shape: str) -> np.ndarray:
+def glide_track(
+    lo_hz: float, hi_hz: float, period_s: float, duration_s: float, sr: int, *, shape: str
+) -> np.ndarray:
     """Per-sample pitch (Hz) sweeping between ``lo_hz`` and ``hi_hz``, linear in semitones.
 
     ``shape``: "up" (a sawtooth upwards, one sweep a ``period_s``), "down", or "updown" (a
@@ -147,8 +156,15 @@ def coloured_noise(colour: str, duration_s: float, sr: int, rng: np.random.Gener
     return (0.1 * _fade(y, sr)).astype(np.float32)
 
 
-def speech(sentences: list[str], voice: str, duration_s: float, *, stretch: float = 1.0,
-           gap_s: float = 0.4, workdir: Path | None = None) -> np.ndarray:
+def speech(
+    sentences: list[str],
+    voice: str,
+    duration_s: float,
+    *,
+    stretch: float = 1.0,
+    gap_s: float = 0.4,
+    workdir: Path | None = None,
+) -> np.ndarray:
     """``sentences`` read by festival ``voice`` one after the other (``gap_s`` of silence
     between), cut or padded to ``duration_s`` at 16 kHz. Shape (round(duration_s·16000),)."""
     n = int(round(duration_s * FESTIVAL_SR))
@@ -174,7 +190,9 @@ def drum_part(style: str, bpm: float, duration_s: float, kit: int, rng: np.rando
     def hit(t: float, pitch: int, vel: int) -> None:
         t = t + float(rng.normal(0, 0.008))
         if 0 <= t < duration_s - 0.1:
-            ev.append(NoteEvent(round(max(0.0, t), 4), 0.1, pitch, int(np.clip(vel + rng.normal(0, 8), 30, 127))))
+            ev.append(
+                NoteEvent(round(max(0.0, t), 4), 0.1, pitch, int(np.clip(vel + rng.normal(0, 8), 30, 127)))
+            )
 
     bar = 0
     while bar * 4 * beat < duration_s:
@@ -210,8 +228,17 @@ def drum_part(style: str, bpm: float, duration_s: float, kit: int, rng: np.rando
     return Part("drums", f"kit {kit}", kit, 9, tuple(ev), volume=110, pan=64, reverb=30)
 
 
-def drums(style: str, bpm: float, duration_s: float, sr: int, *, soundfont: str, kit: int,
-          rng: np.random.Generator, workdir: Path) -> np.ndarray:
+def drums(
+    style: str,
+    bpm: float,
+    duration_s: float,
+    sr: int,
+    *,
+    soundfont: str,
+    kit: int,
+    rng: np.random.Generator,
+    workdir: Path,
+) -> np.ndarray:
     """A drum pattern (:func:`drum_part`) rendered by FluidSynth, mono, shape (round(duration_s·sr),)."""
     from evaluation.evalset.render import fluidsynth
 
@@ -220,8 +247,14 @@ def drums(style: str, bpm: float, duration_s: float, sr: int, *, soundfont: str,
     return _fade(y.astype(np.float64), sr).astype(np.float32)
 
 
-def babble(streams: list[dict], duration_s: float, noise_snr_db: float, rng: np.random.Generator,
-           *, workdir: Path | None = None) -> np.ndarray:
+def babble(
+    streams: list[dict],
+    duration_s: float,
+    noise_snr_db: float,
+    rng: np.random.Generator,
+    *,
+    workdir: Path | None = None,
+) -> np.ndarray:
     """Several speakers at once plus pink room noise ``noise_snr_db`` below them: a crowd.
 
     ``streams``: one dict per talker — ``voice``, ``sentences``, ``stretch``, ``shift_s`` (the
@@ -233,7 +266,9 @@ def babble(streams: list[dict], duration_s: float, noise_snr_db: float, rng: np.
         y = speech(s["sentences"], s["voice"], duration_s, stretch=s["stretch"], gap_s=0.2, workdir=workdir)
         y = np.roll(y, int(s["shift_s"] * FESTIVAL_SR))
         mix += effects.db(s["gain_db"]) * y / (effects.rms(y) + 1e-9)
-    mix = effects.add_noise(mix.astype(np.float32), effects.background("pink", n, FESTIVAL_SR, rng), noise_snr_db)
+    mix = effects.add_noise(
+        mix.astype(np.float32), effects.background("pink", n, FESTIVAL_SR, rng), noise_snr_db
+    )
     mix = _fade(mix.astype(np.float64), FESTIVAL_SR)
     return (0.3 * mix / (np.max(np.abs(mix)) + 1e-9)).astype(np.float32)
 
@@ -315,8 +350,9 @@ def plan_nosong(subkind: str, index: int, rng: np.random.Generator, *, query_id:
     )
 
 
-def nosong_audio(p: NoSongPlan, rng: np.random.Generator, *, sr: int = QUERY_SR,
-                 workdir: Path | None = None) -> np.ndarray:
+def nosong_audio(
+    p: NoSongPlan, rng: np.random.Generator, *, sr: int = QUERY_SR, workdir: Path | None = None
+) -> np.ndarray:
     """The dry sound of a plan (before the channel): mono float32, shape (round(duration_s·sr),)."""
     if sr != FESTIVAL_SR and p.subkind in ("speech", "babble"):
         raise ValueError(f"speech is made at {FESTIVAL_SR} Hz")

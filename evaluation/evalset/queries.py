@@ -253,10 +253,16 @@ def plan_voice_query(
             performer = f"synth-hum:{syl}/{vname}"
             legato = 1.0 if syl in ("m", "mm") else float(rng.uniform(0.75, 0.95))
         else:
-            same = song.sung and synth.is_synthetic(song.lead_name) and \
-                synth.voice_from_id(song.lead_name).language == sv.language
-            words = tuple(song.lyrics[i:j]) if same else \
-                tuple(str(w) for w in rng.choice(synth.LANGUAGES[sv.language], size=j - i))
+            same = (
+                song.sung
+                and synth.is_synthetic(song.lead_name)
+                and synth.voice_from_id(song.lead_name).language == sv.language
+            )
+            words = (
+                tuple(song.lyrics[i:j])
+                if same
+                else tuple(str(w) for w in rng.choice(synth.LANGUAGES[sv.language], size=j - i))
+            )
             voice = {"synth_voice": vname}
             performer = f"synth:{vname}"
             legato = float(rng.uniform(0.8, 1.0))

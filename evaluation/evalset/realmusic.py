@@ -66,7 +66,7 @@ def tracks(cache: Path, *, splits: tuple[str, ...] = SPLITS) -> list[Track]:
         if pattern.endswith(".pk3"):
             files = _unpack(Path(pattern), cache / package) if Path(pattern).exists() else []
         else:
-            rel = pattern[len(str(root)) + 1:]
+            rel = pattern[len(str(root)) + 1 :]
             files = sorted(root.glob(rel)) if root.exists() else []
         for f in files:
             tid = f"{package}/{f.stem}"

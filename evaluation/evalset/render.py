@@ -87,8 +87,13 @@ def sing_melody(plan: SongPlan, *, sr: int, workdir: Path) -> np.ndarray:
     melody with the plan's lyrics, with a vocal reverb."""
     if synth.is_synthetic(plan.lead_name):
         syl = [synth.SungSyllable(n.start, n.dur, n.pitch, w) for n, w in zip(plan.melody, plan.lyrics)]
-        y = synth.sing(syl, synth.voice_from_id(plan.lead_name), sr=FESTIVAL_SR, total_s=plan.duration_s,
-                       rng=np.random.default_rng(_stable("voice|" + plan.song_id)))
+        y = synth.sing(
+            syl,
+            synth.voice_from_id(plan.lead_name),
+            sr=FESTIVAL_SR,
+            total_s=plan.duration_s,
+            rng=np.random.default_rng(_stable("voice|" + plan.song_id)),
+        )
     else:
         notes = [SungNote(n.start, n.dur, n.pitch, w) for n, w in zip(plan.melody, plan.lyrics)]
         y = sing(notes, plan.lead_name, workdir=workdir)

@@ -59,18 +59,140 @@ NASALS = {"m": "m", "n": "n"}
 LIQUIDS = {"l": (350.0, 1100.0), "r": (420.0, 1300.0), "j": (280.0, 2100.0), "w": (300.0, 700.0)}
 #: Syllables a singer of each language sings (onset consonant, vowel); "" = no consonant.
 LANGUAGES: dict[str, tuple[str, ...]] = {
-    "en": ("la", "lE", "lo", "da", "do", "na", "ni", "mE", "sO", "si", "tu", "ha", "wo", "bi", "ko",
-           "ra", "jo", "fa", "go", "Sa", "@", "o", "a", "pi", "mu"),
-    "it": ("la", "le", "lo", "ma", "mi", "no", "na", "ta", "to", "ri", "ra", "se", "sa", "de", "do",
-           "vi", "ku", "pa", "be", "a", "o", "e"),
-    "de": ("la", "da", "di", "zi", "Sa", "na", "ne", "mu", "ho", "ku", "ti", "be", "fo", "ga", "@",
-           "ja", "ri", "E", "O"),
-    "es": ("la", "lo", "ma", "me", "no", "ta", "te", "sa", "si", "ra", "ro", "de", "ku", "pa", "a",
-           "o", "e", "bi"),
-    "zh": ("ni", "hao", "wo", "ai", "ma", "la", "da", "shi", "Sa", "ji", "tu", "ko", "a", "o", "e",
-           "u", "li", "mu"),
-    "ja": ("ka", "ki", "ku", "ko", "sa", "si", "ta", "to", "na", "no", "ha", "ma", "mi", "ra", "ri",
-           "ja", "wa", "a", "o", "u"),
+    "en": (
+        "la",
+        "lE",
+        "lo",
+        "da",
+        "do",
+        "na",
+        "ni",
+        "mE",
+        "sO",
+        "si",
+        "tu",
+        "ha",
+        "wo",
+        "bi",
+        "ko",
+        "ra",
+        "jo",
+        "fa",
+        "go",
+        "Sa",
+        "@",
+        "o",
+        "a",
+        "pi",
+        "mu",
+    ),
+    "it": (
+        "la",
+        "le",
+        "lo",
+        "ma",
+        "mi",
+        "no",
+        "na",
+        "ta",
+        "to",
+        "ri",
+        "ra",
+        "se",
+        "sa",
+        "de",
+        "do",
+        "vi",
+        "ku",
+        "pa",
+        "be",
+        "a",
+        "o",
+        "e",
+    ),
+    "de": (
+        "la",
+        "da",
+        "di",
+        "zi",
+        "Sa",
+        "na",
+        "ne",
+        "mu",
+        "ho",
+        "ku",
+        "ti",
+        "be",
+        "fo",
+        "ga",
+        "@",
+        "ja",
+        "ri",
+        "E",
+        "O",
+    ),
+    "es": (
+        "la",
+        "lo",
+        "ma",
+        "me",
+        "no",
+        "ta",
+        "te",
+        "sa",
+        "si",
+        "ra",
+        "ro",
+        "de",
+        "ku",
+        "pa",
+        "a",
+        "o",
+        "e",
+        "bi",
+    ),
+    "zh": (
+        "ni",
+        "hao",
+        "wo",
+        "ai",
+        "ma",
+        "la",
+        "da",
+        "shi",
+        "Sa",
+        "ji",
+        "tu",
+        "ko",
+        "a",
+        "o",
+        "e",
+        "u",
+        "li",
+        "mu",
+    ),
+    "ja": (
+        "ka",
+        "ki",
+        "ku",
+        "ko",
+        "sa",
+        "si",
+        "ta",
+        "to",
+        "na",
+        "no",
+        "ha",
+        "ma",
+        "mi",
+        "ra",
+        "ri",
+        "ja",
+        "wa",
+        "a",
+        "o",
+        "u",
+    ),
 }
 HUM_SYLLABLES = ("m", "m", "hm", "nm", "mm")
 _VOWEL_CHARS = "aeiouEO@"
@@ -107,13 +229,33 @@ class SingerVoice:
 def voice_from_id(name: str, language: str | None = None) -> SingerVoice:
     """The voice called ``name``: drawn from ranges by a hash of the name, so a name always means
     the same voice. ``language``: force one (else drawn)."""
-    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(f"singer|{name}".encode()).digest()[:8], "little"))
-    kind = str(rng.choice(["bass", "baritone", "tenor", "alto", "mezzo", "soprano", "child"],
-                          p=[0.1, 0.2, 0.2, 0.15, 0.15, 0.15, 0.05]))
-    center = {"bass": (45, 50), "baritone": (49, 54), "tenor": (53, 59), "alto": (57, 62),
-              "mezzo": (60, 65), "soprano": (64, 70), "child": (64, 70)}[kind]
-    scale = {"bass": (0.9, 0.96), "baritone": (0.95, 1.0), "tenor": (0.98, 1.05), "alto": (1.08, 1.14),
-             "mezzo": (1.1, 1.17), "soprano": (1.14, 1.22), "child": (1.25, 1.35)}[kind]
+    rng = np.random.default_rng(
+        int.from_bytes(hashlib.sha256(f"singer|{name}".encode()).digest()[:8], "little")
+    )
+    kind = str(
+        rng.choice(
+            ["bass", "baritone", "tenor", "alto", "mezzo", "soprano", "child"],
+            p=[0.1, 0.2, 0.2, 0.15, 0.15, 0.15, 0.05],
+        )
+    )
+    center = {
+        "bass": (45, 50),
+        "baritone": (49, 54),
+        "tenor": (53, 59),
+        "alto": (57, 62),
+        "mezzo": (60, 65),
+        "soprano": (64, 70),
+        "child": (64, 70),
+    }[kind]
+    scale = {
+        "bass": (0.9, 0.96),
+        "baritone": (0.95, 1.0),
+        "tenor": (0.98, 1.05),
+        "alto": (1.08, 1.14),
+        "mezzo": (1.1, 1.17),
+        "soprano": (1.14, 1.22),
+        "child": (1.25, 1.35),
+    }[kind]
     lang = language or str(rng.choice(sorted(LANGUAGES)))
     trained = rng.random() < 0.5
     return SingerVoice(
@@ -161,8 +303,9 @@ def _bandwidths(freqs: Sequence[float]) -> np.ndarray:
     return 50.0 + 0.06 * f  # wider as they rise, as measured on real vowels
 
 
-def _parallel_tract(x: np.ndarray, freqs: Sequence[float], scale: float, sr: int,
-                    singers_db: float = 0.0) -> np.ndarray:
+def _parallel_tract(
+    x: np.ndarray, freqs: Sequence[float], scale: float, sr: int, singers_db: float = 0.0
+) -> np.ndarray:
     # A parallel bank of band-passes alone drops the low harmonics below F1, which in a real
     # voice (a cascade tract, unity gain at DC) are the strongest: a low-pass branch keeps them.
     y = 0.6 * signal.sosfilt(signal.butter(2, 350.0 * scale, "low", fs=sr, output="sos"), x)
@@ -172,10 +315,15 @@ def _parallel_tract(x: np.ndarray, freqs: Sequence[float], scale: float, sr: int
             continue
         gain = 10 ** (_FORMANT_DB[k] / 20)
         if singers_db and k in (2, 3):  # the singer's formant: F3/F4 clustered near 3 kHz and louder
-            f = 0.5 * f + 0.5 * 3000.0 * scale ** 0.3
+            f = 0.5 * f + 0.5 * 3000.0 * scale**0.3
             gain *= 10 ** (singers_db / 20)
-        sos = signal.butter(1, [max(20.0, f - bw * scale / 2), min(0.49 * sr, f + bw * scale / 2)],
-                            "bandpass", fs=sr, output="sos")
+        sos = signal.butter(
+            1,
+            [max(20.0, f - bw * scale / 2), min(0.49 * sr, f + bw * scale / 2)],
+            "bandpass",
+            fs=sr,
+            output="sos",
+        )
         y += gain * signal.sosfilt(sos, signal.sosfilt(sos, x))  # two passes: steeper skirts
     return y
 
@@ -186,8 +334,9 @@ def _smooth(rng: np.random.Generator, n: int, sr: int, hz: float) -> np.ndarray:
     return y / (np.std(y) + 1e-9)
 
 
-def _pitch_track(notes: Sequence[SungSyllable], v: SingerVoice, n: int, sr: int,
-                 rng: np.random.Generator) -> np.ndarray:
+def _pitch_track(
+    notes: Sequence[SungSyllable], v: SingerVoice, n: int, sr: int, rng: np.random.Generator
+) -> np.ndarray:
     """Per-sample MIDI pitch over the whole line (held through rests)."""
     t = np.arange(n) / sr
     pitch = np.full(n, notes[0].pitch, dtype=np.float64)
@@ -217,19 +366,21 @@ def _pitch_track(notes: Sequence[SungSyllable], v: SingerVoice, n: int, sr: int,
         pitch[a:b] = p
         if not legato:
             g0 = int(prev_end * sr) if prev_pitch is not None else 0
-            pitch[max(0, g0):a] = p[0]
+            pitch[max(0, g0) : a] = p[0]
         prev_end, prev_pitch = note.start + note.dur, target
-    pitch[int(prev_end * sr):] = prev_pitch if prev_pitch is not None else pitch[-1]
+    pitch[int(prev_end * sr) :] = prev_pitch if prev_pitch is not None else pitch[-1]
     return pitch + v.drift_cents / 100 * _smooth(rng, n, sr, 0.3)
 
 
-def _glottal(f0: np.ndarray, v: SingerVoice, sr: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _glottal(
+    f0: np.ndarray, v: SingerVoice, sr: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """KLGLOTT88 flow derivative at ``sr`` (given f0 per sample) and the open-phase gate."""
     f = f0 * (1 + v.jitter * rng.standard_normal(len(f0)))
     phase = np.cumsum(f / sr) % 1.0
     oq = v.open_quotient
     x = np.clip(phase / oq, 0, 1)
-    flow = np.where(phase < oq, 27 / 4 * (x ** 2 - x ** 3), 0.0)  # peak 1 at x = 2/3
+    flow = np.where(phase < oq, 27 / 4 * (x**2 - x**3), 0.0)  # peak 1 at x = 2/3
     d = np.diff(flow, prepend=0.0) * (f0 / 200.0)
     if v.tilt > 0:
         d = signal.lfilter([1 - v.tilt], [1, -v.tilt], d)
@@ -269,8 +420,11 @@ def sing(
         if b - a < 4:
             continue
         nxt = notes[k + 1].start if k + 1 < len(notes) else None
-        sung_b = b if nxt is None or nxt - (note.start + note.dur) > 0.05 else \
-            a + max(int(0.6 * (b - a)), int(voice.legato * (b - a)))
+        sung_b = (
+            b
+            if nxt is None or nxt - (note.start + note.dur) > 0.05
+            else a + max(int(0.6 * (b - a)), int(voice.legato * (b - a)))
+        )
         lo, hi = max(0, a - fade), min(n, sung_b + fade)
         m = hi - lo
         tt = np.arange(m) / sr
@@ -301,8 +455,16 @@ def sing(
     return (0.5 * res / peak).astype(np.float32)
 
 
-def _consonant(onset: str, c_len: int, seg: np.ndarray, at: int, v: SingerVoice, sr: int,
-               rng: np.random.Generator, vowel: str) -> np.ndarray:
+def _consonant(
+    onset: str,
+    c_len: int,
+    seg: np.ndarray,
+    at: int,
+    v: SingerVoice,
+    sr: int,
+    rng: np.random.Generator,
+    vowel: str,
+) -> np.ndarray:
     """The onset consonant's sound, placed in a note segment (zeros elsewhere)."""
     y = np.zeros(len(seg))
     c = _ALIASES.get(onset, _ALIASES.get(onset[-1], onset[-1]))
@@ -328,7 +490,9 @@ def _consonant(onset: str, c_len: int, seg: np.ndarray, at: int, v: SingerVoice,
             noise = _parallel_tract(noise, VOWELS[vowel], v.formant_scale, sr)
             level = 0.35
         else:
-            noise = signal.sosfilt(signal.butter(2, [lo, min(hi, 0.45 * sr)], "bandpass", fs=sr, output="sos"), noise)
+            noise = signal.sosfilt(
+                signal.butter(2, [lo, min(hi, 0.45 * sr)], "bandpass", fs=sr, output="sos"), noise
+            )
             level = {"s": 0.7, "S": 0.8, "f": 0.3}[c]
         env = np.sin(np.pi * np.linspace(0, 1, n)) ** 0.7
         y[at:end] += level * rms_v * env * noise / (np.std(noise) + 1e-9)
@@ -342,13 +506,21 @@ def _consonant(onset: str, c_len: int, seg: np.ndarray, at: int, v: SingerVoice,
     return y
 
 
-def hum_line(notes: Sequence[SungSyllable], voice: SingerVoice, *, sr: int = 16000,
-             total_s: float | None = None, rng: np.random.Generator | None = None,
-             syllable: str = "m") -> np.ndarray:
+def hum_line(
+    notes: Sequence[SungSyllable],
+    voice: SingerVoice,
+    *,
+    sr: int = 16000,
+    total_s: float | None = None,
+    rng: np.random.Generator | None = None,
+    syllable: str = "m",
+) -> np.ndarray:
     """Hum ``notes`` (their syllables ignored) on one murmur: "m" (closed mouth), "hm" (a breath
     before each note), "nm" (each note starts on "n"), "mm" (legato, no stops)."""
     s = {"m": "m", "hm": "hm", "nm": "nm", "mm": "m"}[syllable]
-    return sing([SungSyllable(x.start, x.dur, x.pitch, s) for x in notes], voice, sr=sr, total_s=total_s, rng=rng)
+    return sing(
+        [SungSyllable(x.start, x.dur, x.pitch, s) for x in notes], voice, sr=sr, total_s=total_s, rng=rng
+    )
 
 
 # ----------------------------------------------------------------------------- voices as song leads
