@@ -65,8 +65,8 @@ async def run(args: argparse.Namespace, checkpoint: Path) -> None:
     if args.fifo:
         from core.scheduler import PriorityPool
 
-        svc._pool.shutdown(wait=True)
-        svc._pool = PriorityPool(args.workers, by_request=False)
+        svc.admission.pool.shutdown(wait=True)
+        svc.admission.pool = PriorityPool(args.workers, by_request=False)
     await svc.start()
     try:
         t0 = time.perf_counter()
@@ -84,7 +84,7 @@ async def run(args: argparse.Namespace, checkpoint: Path) -> None:
                 svc.catalog.store_features("harmony", song.song_id, _filler_chroma(rng))
             svc.catalog.add(song)
         print(f"[{emb}] catalog: {args.songs} songs ({args.real} real) in {time.perf_counter() - t0:.0f} s; "
-              f"workers {args.workers}; pool {type(svc._pool).__name__}"
+              f"workers {args.workers}; pool {type(svc.admission.pool).__name__}"
               f"{' (job order)' if args.fifo else ''}")
 
         notes = [_note(k, args.real) for k in range(max(args.burst, args.lone + 2))]

@@ -76,7 +76,13 @@ from fake_discord import (  # noqa: E402
     slash,
 )
 
+from adapters.common import texts as common_texts  # noqa: E402
+from adapters.discord import texts as discord_texts  # noqa: E402
+from adapters.telegram import texts as telegram_texts  # noqa: E402
 from core import messages  # noqa: E402
+
+#: Every key's English text, of every catalogue a reply can come from.
+ENGLISH = {k: v for c in (messages, common_texts, telegram_texts, discord_texts) for k, v in c.CATALOGUE.english().items()}
 
 MB = 1024 * 1024
 NOTES = 32  # ≈ 20 s songs, as the Telegram adapter tests use: quick to embed
@@ -102,15 +108,14 @@ class Classifier:
 
     def __init__(self) -> None:
         pats = []
-        for key, texts in messages.CATALOGUE.items():
-            en = texts.get("en") or ""
+        for key, en in ENGLISH.items():
             literal = re.sub(r"\{[^}]*\}", "", en)
             if len(literal.strip()) >= 4 and not en.startswith("{"):
                 pats.append((len(literal), key, _template_regex(en)))
         pats.sort(key=lambda p: -p[0])
         self.patterns = [(k, r) for _, k, r in pats]
-        self.listening = messages.t("listening", "en")
-        self.adding = messages.t("adding", "en")
+        self.listening = telegram_texts.t("listening", "en")
+        self.adding = telegram_texts.t("adding", "en")
 
     def __call__(self, text: str | None) -> str:
         if not text:
@@ -1088,7 +1093,7 @@ class Soak:
 
     def truncation_notes(self) -> tuple[int, int]:
         """(long notes answered with results, of those: told only the first seconds were used)."""
-        note = re.split(r"\{[^}]*\}", messages.CATALOGUE["audio_truncated"]["en"])[0]
+        note = re.split(r"\{[^}]*\}", ENGLISH["audio_truncated"])[0]
         longs = [t for t in self.tracked if t.kind == "long" and t.answers
                  and self.classify(t.answers[0][1]) in SEARCH_ANSWERS]
         return len(longs), sum(note in t.answers[0][1] for t in longs)

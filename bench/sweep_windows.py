@@ -48,13 +48,15 @@ async def sweep(run: Path, dataset: Path, config: Path, windows: list[float]) ->
         melody = svc.embedders["melody"]
         songs = await svc.list_songs()
         contours = svc.catalog.load_features("melody", [song.song_id for song in songs])
+        groups = await svc.backends.group_map()  # versions of one recording are one answer, as in a search
         rows = [json.loads(line) for line in (run / "queries.jsonl").read_text().splitlines()]
         queries = []  # (row, melody query contours, harmony hits) — embedded once for all lengths
         for r in rows:
-            audio = svc._decode_query((dataset / r["file"]).read_bytes(), Path(r["file"]).suffix)
-            by_rate = svc._by_rate(audio)
+            audio = svc.decode_query((dataset / r["file"]).read_bytes(), Path(r["file"]).suffix)
+            by_rate = svc.backends.by_rate(audio)
             contour_pair = melody.query_contours(by_rate[melody.sample_rate])
-            _, harmony_hits, _ = await svc._search_path("harmony", by_rate[svc.embedders["harmony"].sample_rate], None)
+            _, harmony_hits, _ = await svc.pipeline.search_path(
+                "harmony", by_rate[svc.embedders["harmony"].sample_rate], None, groups)
             queries.append((r, contour_pair, harmony_hits))
         s = cfg.search
         for window_s in windows:
@@ -74,7 +76,7 @@ async def sweep(run: Path, dataset: Path, config: Path, windows: list[float]) ->
                     top = first[: s.rerank_candidates]
                     scored = melody.rerank(features, [(contours[h.song_id], h.offset_s) for h in top])
                     hits["melody"] = [IndexHit(h.song_id, float(sc), float(o)) for h, (sc, o) in zip(top, scored)]
-                fused = fuse(hits, s.weights, s.gates)[:10]
+                fused = fuse(hits, s.weights, s.gates, n_songs=len(songs), group_of=groups)[:10]
                 got = [f.song_id for f in fused]
                 match = bool(fused) and fused[0].confidence >= s.match_threshold
                 if r["expected"] is None:

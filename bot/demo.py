@@ -19,7 +19,7 @@ from core.errors import IndexMismatch
 
 
 async def _demo(cfg: Config, out: Path) -> int:
-    from evaluation.evalset import demo_dataset
+    from evaluation.evalset import demo_dataset, song_upload
 
     print(f"Rendering the demo catalog into {out / 'dataset'} (public-domain melodies, FluidSynth)…")
     manifest = demo_dataset(out / "dataset")
@@ -38,13 +38,8 @@ async def _demo(cfg: Config, out: Path) -> int:
             print(f"note: {note}")
         titles = {}
         for s in manifest["songs"]:
-            res = await service.add_song(
-                (base / s["file"]).read_bytes(),
-                filename=Path(s["file"]).name,
-                title=s["title"],
-                artist=s.get("artist"),
-                added_by="demo",
-            )
+            data, upload = song_upload(base, s, added_by="demo")
+            res = await service.add_song(data, **upload)
             titles[s["id"]] = s["title"]
             print(
                 f"  {'added' if res.created else 'have '} {res.song.song_id}  {s['title']}"

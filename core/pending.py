@@ -20,6 +20,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core.types import Upload
+
 #: Hex characters of the sha256 in a key: 96 bits, unique among any catalog's pending uploads.
 KEY_LEN = 24
 #: How long an upload waits for the button: a day, time for an admin to come back to the chat.
@@ -37,6 +39,27 @@ class HeldUpload:
     genre: str | None
     added_by: str | None
     held_at: float  # time.time() when held
+
+    @classmethod
+    def of(cls, upload: Upload, *, held_at: float) -> HeldUpload:
+        return cls(
+            upload["filename"],
+            upload.get("title"),
+            upload.get("artist"),
+            upload.get("genre"),
+            upload.get("added_by"),
+            held_at,
+        )
+
+    def upload(self) -> Upload:
+        """The upload's keywords for :meth:`HumService.add_song`."""
+        return Upload(
+            filename=self.filename,
+            title=self.title,
+            artist=self.artist,
+            genre=self.genre,
+            added_by=self.added_by,
+        )
 
 
 class PendingUploads:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Required, TypedDict
 
 import numpy as np
 
@@ -75,6 +76,34 @@ class IndexHit:
     song_id: str
     score: float
     offset_s: float
+
+
+class Upload(TypedDict, total=False):
+    """What comes with a song file: ``filename`` (its suffix tells the decoder the format; its
+    stem is the title of last resort), and what the uploader said: ``title``, ``artist``,
+    ``genre`` (each cleaned; an empty title falls back to the file name) and ``added_by`` (who,
+    as ``telegram:<user id>``, ``discord:<user id>``, ``cli``). The keywords of
+    :meth:`core.service.HumService.add_song` and :meth:`~core.service.HumService.hold_upload`."""
+
+    filename: Required[str]
+    title: str | None
+    artist: str | None
+    genre: str | None
+    added_by: str | None
+
+
+class SearchOptions(TypedDict, total=False):
+    """How to search (the keywords of :meth:`core.service.HumService.search`): ``filename``
+    (the upload's name; its suffix tells the decoder the format; default ``"query"``),
+    ``top_k`` (results; default ``search.top_k``), ``with_clip`` (cut the best match's clip;
+    default True), ``source`` (who asks, for the query log: ``telegram``, ``discord``, ``cli``;
+    default ``"api"``) and ``filters`` (:class:`SearchFilter`)."""
+
+    filename: str
+    top_k: int | None
+    with_clip: bool
+    source: str
+    filters: SearchFilter | None
 
 
 @dataclass(frozen=True)

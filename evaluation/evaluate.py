@@ -25,7 +25,6 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import subprocess
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -36,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from bot.config import Config
-from evaluation.evalset.dataset import cpu_seconds
+from evaluation.evalset.dataset import cpu_seconds, song_upload
+from evaluation.evalset.effects import run_ffmpeg
 from bot.wiring import build_service
 
 SPLITS = ("held-out", "fit", "all")
@@ -401,7 +401,6 @@ async def _search_all(
     id_map: dict[str, str],
     *,
     top_k: int,
-    catalog_size: int,
     progress: bool,
     desc: str,
     canonical: dict[str, str] | None = None,
@@ -409,6 +408,7 @@ async def _search_all(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     from tqdm import tqdm
 
+    catalog_size = (await service.index_stats()).songs
     rows, failures = [], []
     for q in tqdm(queries, desc=desc, disable=not progress):
         t0 = time.perf_counter()
@@ -460,32 +460,19 @@ async def evaluate(
         audio_s = 0.0
         c0 = cpu_seconds()
         for s in tqdm(songs, desc="importing", disable=not progress):
-            res = await service.add_song(
-                (base / s["file"]).read_bytes(),
-                filename=Path(s["file"]).name,
-                title=s["title"],
-                artist=s.get("artist"),
-                added_by="eval",
-            )
+            data, upload = song_upload(base, s, added_by="eval")
+            res = await service.add_song(data, **upload)
             id_map[s["id"]] = res.song.song_id
             audio_s += res.song.duration_s
         import_cpu = (cpu_seconds() - c0) / max(audio_s / 60, 1e-9)
-        stats = await service.index.stats()
+        stats = await service.index_stats()
         leads = {
             s["id"]: "voice" if s["sung"] else "instrument"
             for s in manifest["songs"] + manifest.get("outside", [])
             if s.get("sung") is not None
         }
         rows, failures = await _search_all(
-            service,
-            base,
-            queries,
-            id_map,
-            top_k=top_k,
-            catalog_size=stats.songs,
-            progress=progress,
-            desc="searching",
-            leads=leads,
+            service, base, queries, id_map, top_k=top_k, progress=progress, desc="searching", leads=leads
         )
         example = await _aligned_example(service, base, rows)
         if duplicates:
@@ -552,14 +539,7 @@ def reencode(src: Path, dst: Path, r: Reencode) -> Path:
     cmd = ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(src), "-vn",
            "-af", f"adelay={ms}:all=1,volume={r.gain_db:+.2f}dB", *_REENCODE[r.codec][1], "-b:a", f"{r.bitrate_kbps}k",
            "-fflags", "+bitexact", "-f", {"ogg": "ogg", "m4a": "ipod", "mp3": "mp3"}[r.ext], str(tmp)]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True)
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise RuntimeError(
-            f"ffmpeg could not re-encode {src.name}: {proc.stderr.decode(errors='replace')[-400:]}"
-        )
-    tmp.replace(dst)
-    return dst
+    return run_ffmpeg(cmd, tmp, dst, f"re-encode {src.name}")
 
 
 async def duplicates_pass(
@@ -602,14 +582,13 @@ async def duplicates_pass(
         if res.created and res.song.song_id != original:
             stored += 1
             canonical[res.song.song_id] = original
-    stats = await service.index.stats()
+    stats = await service.index_stats()
     rows, qfail = await _search_all(
         service,
         base,
         queries,
         id_map,
         top_k=top_k,
-        catalog_size=stats.songs,
         progress=progress,
         desc="searching again",
         canonical=canonical,
@@ -646,18 +625,20 @@ class AlignedExample:
 
 async def _aligned_example(service: Any, base: Path, rows: list[dict[str, Any]]) -> AlignedExample | None:
     from core.embedders import align
-    from core.embedders.melody import FRAME_RATE, query_contour
+    from core.embedders.melody import FRAME_RATE
 
-    melody = service.embedders.get("melody")
+    melody = service.embedder("melody")
     row = next((r for r in rows if r["kind"] == "hummed" and r["rank"] == 1), None)
     if melody is None or row is None:
         return None
-    song = service.catalog.load_features("melody", [row["expected"]]).get(row["expected"])
+    song = await service.song_features("melody", row["expected"])
     if song is None:
         return None
-    audio = service._decode_query((base / row["file"]).read_bytes(), Path(row["file"]).suffix)
-    # Trimmed and gap-filled, as the re-ranking aligns it.
-    query = align.prepare_query(query_contour(audio.resampled(melody.sample_rate).samples, melody._detector))
+    audio = service.decode_query((base / row["file"]).read_bytes(), Path(row["file"]).suffix)
+    # The voice's contour (SwiftF0's; the mix's is not drawn), trimmed and gap-filled as the
+    # re-ranking aligns it.
+    voice, _ = melody.query_contours(audio.resampled(melody.sample_rate).samples)
+    query = align.prepare_query(voice)
     if query is None:
         return None
     at = int(round(row["offset_s"] * FRAME_RATE))

@@ -20,6 +20,7 @@ from evaluation.evalset.dataset import (
     default_outside,
     demo_dataset,
     load_manifest,
+    song_upload,
     split_of,
 )
 from evaluation.evalset.nosong import SUBKINDS, NoSongPlan, plan_nosong, render_nosong
@@ -54,6 +55,7 @@ __all__ = [
     "build_dataset",
     "demo_dataset",
     "load_manifest",
+    "song_upload",
     "load_melodies",
     "plan_recorded_query",
     "plan_song",

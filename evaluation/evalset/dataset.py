@@ -53,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.types import Upload
 from evaluation.evalset import realmusic
 from evaluation.evalset import singer as synth
 from evaluation.evalset.arrange import SongPlan, plan_song
@@ -671,6 +672,14 @@ def _remove_stale(out: Path, manifest: dict) -> None:
 
 def load_manifest(out_dir: Path | str) -> dict:
     return json.loads((Path(out_dir) / "manifest.json").read_text())
+
+
+def song_upload(out_dir: Path, song: dict, *, added_by: str) -> tuple[bytes, Upload]:
+    """A manifest song as an import: its file's bytes, and ``HumService.add_song``'s keywords."""
+    upload = Upload(
+        filename=Path(song["file"]).name, title=song["title"], artist=song.get("artist"), added_by=added_by
+    )
+    return (out_dir / song["file"]).read_bytes(), upload
 
 
 def demo_dataset(out_dir: Path | str, seed: int = 0, **kw) -> dict:

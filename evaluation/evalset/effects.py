@@ -286,14 +286,18 @@ def encode(
         cmd += ["-metadata", f"{k}={v}"]
     tmp = path.with_name(f".{path.name}.part")
     cmd += ["-f", {"ogg": "ogg", "mp3": "mp3", "flac": "flac", "wav": "wav"}[fmt], str(tmp)]
-    proc = subprocess.run(cmd, input=pcm, capture_output=True)
+    return run_ffmpeg(cmd, tmp, path, f"encode {path.name}", stdin=pcm)
+
+
+def run_ffmpeg(cmd: list[str], tmp: Path, dst: Path, what: str, *, stdin: bytes | None = None) -> Path:
+    """Run ffmpeg's ``cmd``, which writes ``tmp``, then move ``tmp`` to ``dst`` (so a file is there
+    whole or not at all); ``RuntimeError`` with ffmpeg's last words when it could not ``what``."""
+    proc = subprocess.run(cmd, input=stdin, capture_output=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
-        raise RuntimeError(
-            f"ffmpeg could not encode {path.name}: {proc.stderr.decode(errors='replace')[-400:]}"
-        )
-    tmp.replace(path)
-    return path
+        raise RuntimeError(f"ffmpeg could not {what}: {proc.stderr.decode(errors='replace')[-400:]}")
+    tmp.replace(dst)
+    return dst
 
 
 def decode(path: Path, sr: int, *, start_s: float = 0.0, duration_s: float | None = None) -> np.ndarray:

@@ -226,36 +226,27 @@ class SingerVoice:
     legato: float  # share of a note's span that is sung before the next consonant
 
 
+#: Voice types: (share of singers, range of the comfortable median pitch (MIDI), range of the
+#: formant scale).
+VOICE_TYPES = {
+    "bass": (0.1, (45, 50), (0.9, 0.96)),
+    "baritone": (0.2, (49, 54), (0.95, 1.0)),
+    "tenor": (0.2, (53, 59), (0.98, 1.05)),
+    "alto": (0.15, (57, 62), (1.08, 1.14)),
+    "mezzo": (0.15, (60, 65), (1.1, 1.17)),
+    "soprano": (0.15, (64, 70), (1.14, 1.22)),
+    "child": (0.05, (64, 70), (1.25, 1.35)),
+}
+
+
 def voice_from_id(name: str, language: str | None = None) -> SingerVoice:
     """The voice called ``name``: drawn from ranges by a hash of the name, so a name always means
     the same voice. ``language``: force one (else drawn)."""
     rng = np.random.default_rng(
         int.from_bytes(hashlib.sha256(f"singer|{name}".encode()).digest()[:8], "little")
     )
-    kind = str(
-        rng.choice(
-            ["bass", "baritone", "tenor", "alto", "mezzo", "soprano", "child"],
-            p=[0.1, 0.2, 0.2, 0.15, 0.15, 0.15, 0.05],
-        )
-    )
-    center = {
-        "bass": (45, 50),
-        "baritone": (49, 54),
-        "tenor": (53, 59),
-        "alto": (57, 62),
-        "mezzo": (60, 65),
-        "soprano": (64, 70),
-        "child": (64, 70),
-    }[kind]
-    scale = {
-        "bass": (0.9, 0.96),
-        "baritone": (0.95, 1.0),
-        "tenor": (0.98, 1.05),
-        "alto": (1.08, 1.14),
-        "mezzo": (1.1, 1.17),
-        "soprano": (1.14, 1.22),
-        "child": (1.25, 1.35),
-    }[kind]
+    kind = str(rng.choice(list(VOICE_TYPES), p=[share for share, _, _ in VOICE_TYPES.values()]))
+    _, center, scale = VOICE_TYPES[kind]
     lang = language or str(rng.choice(sorted(LANGUAGES)))
     trained = rng.random() < 0.5
     return SingerVoice(

@@ -239,13 +239,13 @@ async def test_simultaneous_searches_are_answered_in_arrival_order(tmp_path: Pat
         notes = [voice_note(1 + k % 3, 2.0 + k, 8.0) for k in range(6)]
         await svc.search(notes[0], filename="q.ogg", with_clip=False)  # first-call compiling: not in the race
         events: list[str] = []
-        decode = svc._decode_query
+        decode = svc.pipeline.decode_query
 
         def decoding(*args):
             events.append("decode")  # on the worker, as it starts the job
             return decode(*args)
 
-        svc._decode_query = decoding
+        svc.pipeline.decode_query = decoding  # type: ignore[method-assign]
 
         async def ask(k: int):
             resp = await svc.search(notes[k], filename="q.ogg", with_clip=False)

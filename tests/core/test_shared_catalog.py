@@ -80,7 +80,7 @@ async def test_a_rebuild_loses_no_write_another_process_made_meanwhile(backend: 
                                                 title=f"Tune {seed}")).song.song_id
         # The rebuild pauses after its first song while the running service adds and removes one.
         first_done, writes_done = asyncio.Event(), asyncio.Event()
-        songs = rebuilding.songs_with_segments
+        songs = rebuilding.library.songs_with_segments  # what reindex reads
 
         async def paused(*args):
             async for item in songs(*args):
@@ -88,7 +88,7 @@ async def test_a_rebuild_loses_no_write_another_process_made_meanwhile(backend: 
                 first_done.set()
                 await writes_done.wait()
 
-        rebuilding.songs_with_segments = paused  # type: ignore[method-assign]
+        rebuilding.library.songs_with_segments = paused  # type: ignore[method-assign]
         task = asyncio.create_task(rebuilding.reindex())
         await asyncio.wait_for(first_done.wait(), 120)
         ids[4] = (await running.add_song(encode(tune(4), "flac"), filename="t4.flac", title="Tune 4")).song.song_id
