@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from core import messages
+from core.i18n import DEFAULT_LANG, normalize_lang
 
 
-def pick_lang(code: str | None, default: str = messages.DEFAULT_LANG) -> str:
-    """The catalogue language for a platform language code (Telegram ``language_code``, a Discord
-    locale such as ``"zh-CN"``); ``default`` (``config.language``) when the platform tells none.
-    A language without a translation falls back to English, as :func:`core.messages.t` does."""
-    return messages.normalize_lang(code) if code else messages.normalize_lang(default)
+def pick_lang(code: str | None, default: str = DEFAULT_LANG) -> str:
+    """The catalogue language (``"en"``, ``"zh_CN"``, ``"zh_TW"``) for a platform language code
+    (Telegram ``language_code``, a Discord locale such as ``"zh-TW"``); ``default``
+    (``config.language``) when the platform tells none. Both go through the one rule,
+    :func:`core.i18n.normalize_lang`: a language without a translation is English."""
+    return normalize_lang(code or default)

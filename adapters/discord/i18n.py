@@ -2,7 +2,7 @@
 
 Replies follow the user's client language (``interaction.locale``); command names and
 descriptions are localised when commands are synced, through a tree :class:`CatalogueTranslator`
-that reads the same message catalogue (:mod:`core.messages`) as every other text.
+that reads Discord's message catalogue (:mod:`adapters.discord.texts`) like every other text.
 """
 
 from __future__ import annotations
@@ -11,13 +11,8 @@ import discord
 from discord import app_commands
 
 from adapters.common.i18n import pick_lang
-from core import messages
-
-
-def supported_lang(code: str | None) -> str | None:
-    """The catalogue language for a platform code (``"zh-CN"`` → ``"zh"``), None when unsupported."""
-    base = (code or "").replace("_", "-").split("-")[0].lower()
-    return base if base in messages.LANGS else None
+from adapters.discord import texts
+from core.i18n import DEFAULT_LANG, normalize_lang
 
 
 def reply_lang(interaction: discord.Interaction, default_lang: str) -> str:
@@ -31,7 +26,8 @@ def text(key: str, english: str) -> app_commands.locale_str:
 
 
 class CatalogueTranslator(app_commands.Translator):
-    """Translates ``locale_str`` values that carry a catalogue ``key`` (see :func:`text`)."""
+    """Translates ``locale_str`` values that carry a catalogue ``key`` (see :func:`text`), for
+    every Discord locale the catalogues cover (``zh-CN`` and ``zh-TW``)."""
 
     async def translate(
         self,
@@ -40,7 +36,7 @@ class CatalogueTranslator(app_commands.Translator):
         context: app_commands.TranslationContextTypes,
     ) -> str | None:
         key = string.extras.get("key")
-        lang = supported_lang(locale.value)
-        if key is None or lang is None or lang == messages.DEFAULT_LANG:
-            return None  # Discord shows the default (English) text
-        return messages.t(key, lang)
+        lang = normalize_lang(locale.value)
+        if key is None or lang == DEFAULT_LANG:
+            return None  # Discord shows the default (English) text, also for untranslated locales
+        return texts.t(key, lang)
