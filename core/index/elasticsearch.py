@@ -41,7 +41,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from elastic_transport import AsyncTransport, ConnectionTimeout
@@ -51,7 +51,7 @@ from elasticsearch.helpers import async_bulk, async_scan
 from core.errors import BackendSlow, BackendTooOld, BackendUnavailable, IndexMismatch
 from core.index import es_mapping as em
 from core.index.base import VectorIndex
-from core.index.write_queue import Write, WriteQueue
+from core.index.write_queue import Write, WriteQueue, replay_retrying
 from core.settings import ElasticsearchConfig
 from core.types import EmbedderSpec, IndexHit, IndexStats, SearchFilter, Segments, Song
 
@@ -77,7 +77,7 @@ class _Unavailable(Exception):
 
 def _error_type(e: ApiError) -> str:
     try:
-        return str(e.body["error"]["type"])  # type: ignore[index]
+        return str(e.body["error"]["type"])
     except (TypeError, KeyError):
         return ""
 
@@ -121,7 +121,8 @@ def make_client(c: ElasticsearchConfig) -> AsyncElasticsearch:
         request_timeout=c.request_timeout_s,
         max_retries=c.max_retries,
         retry_on_timeout=True,
-        transport_class=transport,
+        # A factory, not a class: the client only calls it to build its transport.
+        transport_class=cast("type[AsyncTransport]", transport),
         **auth,
         **tls,
     )
@@ -130,6 +131,50 @@ def make_client(c: ElasticsearchConfig) -> AsyncElasticsearch:
 def fast(es: AsyncElasticsearch, c: ElasticsearchConfig) -> AsyncElasticsearch:
     """``es`` for requests a user waits on: ``c.search_timeout_s``, no retries."""
     return es.options(request_timeout=c.search_timeout_s, max_retries=0, retry_on_timeout=False)
+
+
+class ClusterClient:
+    """What an index on the cluster inherits: its client, made on first use (``_client()``: the
+    configured timeouts and retries; ``_fast``: for what a user waits on), and ``_close_client``."""
+
+    cfg: ElasticsearchConfig
+    _es: AsyncElasticsearch | None = None
+
+    def _client(self) -> AsyncElasticsearch:
+        if self._es is None:
+            self._es = make_client(self.cfg)
+        return self._es
+
+    @property
+    def _fast(self) -> AsyncElasticsearch:
+        """The client for requests a user waits on: short timeout, no retries."""
+        return fast(self._client(), self.cfg)
+
+    async def _bulk_apply(
+        self, actions: list[dict[str, Any]], *, chunk_size: int, **options: Any
+    ) -> list[dict[str, Any]]:
+        """Apply ``actions`` with the bulk helper (each chunk retried with the configured backoff)
+        and refresh, so they are searchable on return; the items the cluster refused, as
+        ``{op: result}``. ``options`` go to :func:`elasticsearch.helpers.async_bulk`."""
+        _, errors = await async_bulk(
+            self._client(),
+            actions,
+            chunk_size=chunk_size,
+            max_chunk_bytes=MAX_CHUNK_BYTES,
+            raise_on_error=False,
+            raise_on_exception=True,
+            max_retries=self.cfg.max_retries,
+            initial_backoff=self.cfg.retry_backoff_s,
+            max_backoff=self.cfg.retry_backoff_max_s,
+            refresh="true",
+            **options,
+        )
+        return cast("list[dict[str, Any]]", errors)  # a list, as raise_on_error=False makes it
+
+    async def _close_client(self) -> None:
+        if self._es is not None:
+            await self._es.close()
+            self._es = None
 
 
 async def server_version(es: AsyncElasticsearch) -> tuple[int, int, int]:
@@ -151,7 +196,7 @@ async def server_version(es: AsyncElasticsearch) -> tuple[int, int, int]:
     return v
 
 
-class ElasticsearchIndex(VectorIndex):
+class ElasticsearchIndex(ClusterClient, VectorIndex):
     backend = "elasticsearch"
 
     def __init__(self, config: ElasticsearchConfig, data_dir: Path) -> None:
@@ -172,16 +217,6 @@ class ElasticsearchIndex(VectorIndex):
         self._replayer: asyncio.Task[None] | None = None
 
     # -- connection -----------------------------------------------------------------------
-    def _client(self) -> AsyncElasticsearch:
-        if self._es is None:
-            self._es = make_client(self.cfg)
-        return self._es
-
-    @property
-    def _fast(self) -> AsyncElasticsearch:
-        """The client for requests a user waits on: short timeout, no retries."""
-        return fast(self._client(), self.cfg)
-
     def _mark_down(self, e: BaseException) -> None:
         if self._healthy:
             log.warning("Elasticsearch unavailable (%s): writes go to the local queue %s", e, self.queue_path)
@@ -325,9 +360,7 @@ class ElasticsearchIndex(VectorIndex):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._replayer
             self._replayer = None
-        if self._es is not None:
-            await self._es.close()
-            self._es = None
+        await self._close_client()
         if self._queue is not None:
             await asyncio.to_thread(self._queue.close)
             self._queue = None
@@ -354,17 +387,9 @@ class ElasticsearchIndex(VectorIndex):
         """
         actions = await asyncio.to_thread(lambda: [self._action(w) for w in writes])
         try:
-            _, errors = await async_bulk(
-                self._client(),
+            errors = await self._bulk_apply(
                 actions,
                 chunk_size=self.cfg.bulk_chunk_size,
-                max_chunk_bytes=MAX_CHUNK_BYTES,
-                raise_on_error=False,
-                raise_on_exception=True,
-                max_retries=self.cfg.max_retries,
-                initial_backoff=self.cfg.retry_backoff_s,
-                max_backoff=self.cfg.retry_backoff_max_s,
-                refresh="true",  # searchable when this returns
                 require_alias=True,  # never auto-create a dynamic-mapped index if the alias vanished
             )
         except Exception as e:
@@ -375,7 +400,7 @@ class ElasticsearchIndex(VectorIndex):
         failed: dict[int, str] = {}
         existed = {w.song_id: True for w in writes}
         transient = []
-        for item in errors:  # type: ignore[union-attr]
+        for item in errors:
             ((op, res),) = item.items()
             w = by_id[res["_id"]]
             status = int(res.get("status", 500))
@@ -452,33 +477,35 @@ class ElasticsearchIndex(VectorIndex):
             return await asyncio.to_thread(len, self._queue)
 
     async def _replay_loop(self) -> None:
-        """Background: whenever writes are queued, retry with exponential backoff until they're in."""
-        delay = self.cfg.retry_backoff_s
+        """Background: whenever writes are queued, retry with exponential backoff until they're in
+        (:func:`~core.index.write_queue.replay_retrying`); an index needing ``humbot reindex``
+        stops the replay until the next wake-up."""
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while True:
-                try:
-                    async with self._lock:
-                        if self._rebuilding:
-                            break
-                        await self._drain_locked()
-                    delay = self.cfg.retry_backoff_s
-                    break
-                except _Unavailable as e:
-                    self._mark_down(e)
-                    self._wake.clear()
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.cfg.retry_backoff_max_s)
-                except IndexMismatch as e:
-                    log.error("queued writes wait for `humbot reindex`: %s", e)
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("replaying queued writes failed; retrying in %.0f s", delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.cfg.retry_backoff_max_s)
+            try:
+                async for attempt in replay_retrying(
+                    self.cfg.retry_backoff_s,
+                    self.cfg.retry_backoff_max_s,
+                    give_up=(IndexMismatch,),
+                    quiet=(_Unavailable,),
+                    logger=log,
+                ):
+                    with attempt:
+                        await self._replay_once()
+            except IndexMismatch as e:
+                log.error("queued writes wait for `humbot reindex`: %s", e)
+
+    async def _replay_once(self) -> None:
+        """One replay attempt; a rebuild in progress replays its own writes, so none is needed."""
+        try:
+            async with self._lock:
+                if not self._rebuilding:
+                    await self._drain_locked()
+        except _Unavailable as e:
+            self._mark_down(e)
+            self._wake.clear()  # this retry loop is already on it
+            raise
 
     # -- search ---------------------------------------------------------------------------
     @staticmethod
@@ -568,7 +595,7 @@ class ElasticsearchIndex(VectorIndex):
         best: dict[str, tuple[float, float]] = {}
         for r in resp["responses"]:
             if "error" in r:
-                raise ApiError(message=str(r["error"]), meta=resp.meta, body=r)  # type: ignore[arg-type]
+                raise ApiError(message=str(r["error"]), meta=resp.meta, body=r)
             for h in r["hits"]["hits"]:
                 found = self._inner(h, "best")
                 if found is None:
@@ -583,7 +610,7 @@ class ElasticsearchIndex(VectorIndex):
         names = [f"q{i}" for i in range(len(queries))]
         knn = [self._knn(embedder, q, k, filters, n) for q, n in zip(queries, names)]
         resp = await self._fast.search(
-            index=self.alias, knn=knn, size=min(10_000, k * len(queries)), _source=False
+            index=self.alias, knn=knn, size=min(10_000, k * len(queries)), source=False
         )
         best: dict[str, tuple[float, float]] = {}
         for h in resp["hits"]["hits"]:
@@ -722,8 +749,8 @@ class ElasticsearchIndex(VectorIndex):
                         chunk = []
                 if chunk:
                     in_flight.add(asyncio.create_task(send(chunk)))
-                for t in asyncio.as_completed(list(in_flight)):
-                    await t
+                for finished in asyncio.as_completed(list(in_flight)):
+                    await finished
             finally:
                 for t in in_flight:
                     t.cancel()

@@ -65,23 +65,22 @@ import contextlib
 import logging
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
+from elastic_transport import ObjectApiResponse
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
-from elasticsearch.helpers import async_bulk, async_scan
+from elasticsearch.helpers import async_scan
 
 from core.errors import BackendUnavailable, IndexMismatch
 from core.fingerprint.landmarks import FRAME_RATE, Landmarks
 from core.fingerprint.matching import Postings
 from core.index.elasticsearch import (
     _TRANSIENT_STATUS,
-    MAX_CHUNK_BYTES,
+    ClusterClient,
     _error_type,
     _transient,
-    fast,
-    make_client,
     server_version,
 )
 from core.index.fingerprint_base import (
@@ -198,7 +197,7 @@ def index_body(shards: int, replicas: int) -> dict[str, Any]:
     }
 
 
-class ElasticsearchFingerprintIndex(FingerprintIndex):
+class ElasticsearchFingerprintIndex(ClusterClient, FingerprintIndex):
     backend = "elasticsearch"
 
     def __init__(self, config: ElasticsearchConfig) -> None:
@@ -208,15 +207,6 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
         self._chunk = QUERY_CHUNK  # terms per first-step search; lowered to the cluster's clause cap
 
     # -- plumbing -------------------------------------------------------------------------
-    def _client(self) -> AsyncElasticsearch:
-        if self._es is None:
-            self._es = make_client(self.cfg)
-        return self._es
-
-    @property
-    def _fast(self) -> AsyncElasticsearch:
-        return fast(self._client(), self.cfg)
-
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
         """Cluster failures as the service's errors: unreachable → BackendUnavailable."""
@@ -291,9 +281,7 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
             raise
 
     async def close(self) -> None:
-        if self._es is not None:
-            await self._es.close()
-            self._es = None
+        await self._close_client()
 
     async def reset(self) -> None:
         """Drop the index and create it afresh, with this version's FORMAT: searches see an empty
@@ -308,7 +296,7 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
         r = await self._client().search(
             index=self.name,
             size=MAX_BLOCKS,
-            _source=False,
+            source=False,
             track_total_hits=False,
             query={"term": {"song_id": song_id}},
         )
@@ -316,19 +304,8 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
 
     async def _bulk(self, actions: list[dict[str, Any]], song_id: str) -> None:
         """Apply ``actions`` and refresh (searchable on return); a delete of a missing block is fine."""
-        _, errors = await async_bulk(
-            self._client(),
-            actions,
-            chunk_size=BULK_DOCS,
-            max_chunk_bytes=MAX_CHUNK_BYTES,
-            raise_on_error=False,
-            raise_on_exception=True,
-            max_retries=self.cfg.max_retries,
-            initial_backoff=self.cfg.retry_backoff_s,
-            max_backoff=self.cfg.retry_backoff_max_s,
-            refresh="true",
-        )
-        for item in errors:  # type: ignore[union-attr]
+        errors = await self._bulk_apply(actions, chunk_size=BULK_DOCS)
+        for item in errors:
             ((op, res),) = item.items()
             status = int(res.get("status", 500))
             if op == "delete" and status == 404:
@@ -401,7 +378,7 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
                     if (m := _CLAUSE_CAP.search(str(r["error"]))) and int(m.group(1)) < self._chunk + 8:
                         cap = int(m.group(1))
                         continue
-                    raise ApiError(message=str(r["error"]), meta=resp.meta, body=r)  # type: ignore[arg-type]
+                    raise ApiError(message=str(r["error"]), meta=resp.meta, body=r)
             if cap is not None:  # this cluster's cap is lower: fit under it from now on
                 self._chunk = max(1, cap - 8)
                 log.info(
@@ -473,7 +450,7 @@ class ElasticsearchFingerprintIndex(FingerprintIndex):
             }
         )
         with self._errors():
-            got = (
+            got: Mapping[str, Any] | ObjectApiResponse[Any] = (
                 await self._fast.mget(index=self.name, ids=ids, source_includes=["block", "peaks"])
                 if ids
                 else {"docs": []}

@@ -18,7 +18,9 @@ import asyncio
 import json
 import sqlite3
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -33,6 +35,8 @@ from core.index.fingerprint_base import (
     pack_peaks,
     unpack_peaks,
 )
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,7 +73,7 @@ class LocalFingerprintIndex(FingerprintIndex):
         db.executescript(_SCHEMA)
         return db
 
-    def _run(self, fn, *args):
+    def _run(self, fn: Callable[..., T], *args: object) -> T:
         db = self._connect()
         try:
             return fn(db, *args)

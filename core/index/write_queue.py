@@ -11,23 +11,36 @@ crash between "applied" and "removed from the queue" only means one harmless re-
 Writes the cluster rejects for good (a 4xx other than "not found") move to ``dead`` with the
 error, so one bad write cannot block the rest and nothing is silently dropped.
 
-Methods are synchronous; the backend calls them through ``asyncio.to_thread``.
+Methods are synchronous; the backend calls them through ``asyncio.to_thread``. How a backend
+retries its replay while the cluster is away is :func:`replay_retrying` (tenacity).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import logging
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_never,
+    wait_exponential,
+)
 
 from core.types import Segments, Song
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
@@ -67,12 +80,12 @@ def _song_from_json(text: str) -> Song:
 
 
 def _pack_segments(segments: Mapping[str, Segments]) -> bytes:
-    arrays = {}
+    arrays: dict[str, np.ndarray] = {}
     for name, seg in segments.items():
         arrays[f"{name}/starts"] = np.asarray(seg.starts_s, np.float32)
         arrays[f"{name}/vectors"] = np.asarray(seg.vectors, np.float32)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, allow_pickle=False, **arrays)
     return buf.getvalue()
 
 
@@ -109,7 +122,8 @@ class WriteQueue:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            return int(cur.lastrowid)
+            assert cur.lastrowid is not None  # an INSERT always sets it
+            return cur.lastrowid
 
     def append_upsert(self, song: Song, segments: Mapping[str, Segments]) -> int:
         return self._append(song.song_id, "upsert", _song_json(song), _pack_segments(segments))
@@ -161,3 +175,39 @@ class WriteQueue:
     def dead_count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM dead").fetchone()[0])
+
+
+def replay_retrying(
+    first_s: float,
+    max_s: float,
+    *,
+    give_up: tuple[type[BaseException], ...] = (),
+    quiet: tuple[type[BaseException], ...] = (),
+    logger: logging.Logger = log,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> AsyncRetrying:
+    """The backoff of a queue replay that failed: ``async for attempt in replay_retrying(…): with attempt: …``.
+
+    Waits ``first_s``, then twice as long each time up to ``max_s`` seconds (``retry_backoff_s``
+    and ``retry_backoff_max_s``; no jitter: one replayer per process), and never stops by itself.
+    Any :class:`Exception` is retried except those in ``give_up``, which end the replay at once
+    (re-raised, e.g. an index that needs ``humbot reindex``); a ``BaseException`` such as
+    :class:`asyncio.CancelledError` is never retried. Errors in ``quiet`` (the cluster is away:
+    whoever noticed it has logged that) are retried silently; any other is logged to ``logger``
+    with its traceback and the wait. ``sleep`` is injectable so tests need not wait.
+    """
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if error is not None and not isinstance(error, quiet):
+            wait_s = state.next_action.sleep if state.next_action is not None else 0.0
+            logger.error("replaying queued writes failed; retrying in %.0f s", wait_s, exc_info=error)
+
+    return AsyncRetrying(
+        retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(give_up),
+        wait=wait_exponential(multiplier=first_s, max=max_s),
+        stop=stop_never,
+        before_sleep=before_sleep,
+        reraise=True,
+        sleep=sleep,
+    )
