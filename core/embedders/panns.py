@@ -1,9 +1,7 @@
 """PANNs Cnn14 embeddings (2048-d, 32 kHz), per song window and per query.
 
-The model class comes from the ``panns-inference`` package, but that package's ``__init__``
-downloads a label file at import time (``panns_inference/config.py`` runs ``wget``). We never
-run it: :func:`_cnn14_class` registers an empty package object for ``panns_inference`` and then
-imports only its ``models`` module, which needs nothing from the network.
+The network is :class:`core.embedders.cnn14.Cnn14`, vendored from ``panns-inference`` (whose
+import needs matplotlib and downloads a label file); torch loads only when an embedder is built.
 
 Songs are embedded with one pass of the convolutional stack over the whole song (in blocks) and
 the model's own pooling + ``fc1`` applied per window, rather than one forward pass per
@@ -12,18 +10,20 @@ overlapping window: the same embedding definition at half the CPU cost for a 50 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
-import sys
 import threading
-import types
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.embedders.base import Embedder, l2_normalize
 from core.types import Segments
+
+if TYPE_CHECKING:
+    import torch
+
+    from core.embedders.cnn14 import Cnn14
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +42,11 @@ class CheckpointMissing(FileNotFoundError):
     pass
 
 
-def _cnn14_class() -> type:
-    """``panns_inference.models.Cnn14`` without executing ``panns_inference/__init__.py``."""
-    if "panns_inference" not in sys.modules:
-        spec = importlib.util.find_spec("panns_inference")  # locates, does not execute
-        if spec is None or not spec.submodule_search_locations:
-            raise ImportError("panns-inference is not installed")
-        pkg = types.ModuleType("panns_inference")
-        pkg.__path__ = list(spec.submodule_search_locations)
-        sys.modules["panns_inference"] = pkg
-    return importlib.import_module("panns_inference.models").Cnn14
-
-
-def new_cnn14():
+def new_cnn14() -> Cnn14:
     """A Cnn14 with the AudioSet configuration, randomly initialised (eval mode)."""
-    return _cnn14_class()(**CNN14_ARGS).eval()
+    from core.embedders.cnn14 import Cnn14
+
+    return Cnn14(**CNN14_ARGS).eval()
 
 
 def resolve_device(device: str) -> str:
@@ -97,7 +87,7 @@ class PannsEmbedder(Embedder):
         log.info("PANNs Cnn14 loaded from %s on %s", checkpoint, self.device)
 
     # -- model pieces ---------------------------------------------------------------------
-    def _features(self, batch: np.ndarray):
+    def _features(self, batch: np.ndarray) -> torch.Tensor:
         """(b, n) audio → (b, 2048, t) conv features, frequency already averaged."""
         import torch
 
@@ -111,7 +101,7 @@ class PannsEmbedder(Embedder):
         x = m.conv_block6(x, pool_size=(1, 1), pool_type="avg")
         return torch.mean(x, dim=3)
 
-    def _pool(self, feats) -> np.ndarray:
+    def _pool(self, feats: torch.Tensor) -> np.ndarray:
         """(w, 2048, t) features → (w, 2048) unit embeddings: Cnn14's max+mean pooling and fc1."""
         import torch
         import torch.nn.functional as F
@@ -178,6 +168,7 @@ def write_random_checkpoint(path: Path, seed: int = 0) -> Path:
     # Random BatchNorm statistics, so the network is not an identity on normalised input.
     for mod in model.modules():
         if isinstance(mod, torch.nn.BatchNorm2d):
+            assert mod.running_mean is not None and mod.running_var is not None  # Cnn14 tracks them
             mod.running_mean.uniform_(-1, 1)
             mod.running_var.uniform_(0.5, 2)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -46,10 +47,19 @@ def test_song_segments_cover_the_song(panns: PannsEmbedder) -> None:
     np.testing.assert_allclose(np.linalg.norm(seg.vectors, axis=1), 1.0, atol=1e-5)
 
 
-def test_import_never_runs_the_package_init_download() -> None:
-    # panns_inference/__init__.py imports config.py, which wgets a label file: must never run.
-    assert "panns_inference.config" not in sys.modules
-    assert "panns_inference.inference" not in sys.modules
+def test_the_vendored_cnn14_loads_the_checkpoint_without_panns_inference_or_matplotlib(
+    panns_checkpoint: Path,
+) -> None:
+    # A fresh interpreter, so what other tests imported does not count: the runtime needs
+    # neither panns-inference (its import downloads a label file) nor matplotlib (it imports it).
+    probe = (
+        "import sys; from pathlib import Path; from core.embedders.panns import PannsEmbedder; "
+        f"e = PannsEmbedder(Path({str(panns_checkpoint)!r}), device='cpu'); "
+        "e.model.load_state_dict(e.model.state_dict(), strict=True); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('panns_inference', 'matplotlib')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
