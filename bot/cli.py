@@ -18,29 +18,11 @@ import typer
 from tqdm import tqdm
 
 from bot.config import Config, load_config
-from core import messages
 from core.errors import ConfigError, HumbotError
 from core.text import clean_label
 
 T = TypeVar("T")
 log = logging.getLogger("humbot")
-
-AUDIO_SUFFIXES = {
-    ".mp3",
-    ".ogg",
-    ".oga",
-    ".opus",
-    ".m4a",
-    ".aac",
-    ".flac",
-    ".wav",
-    ".webm",
-    ".mp4",
-    ".wma",
-    ".aif",
-    ".aiff",
-    ".mka",
-}
 
 app = typer.Typer(
     help="humbot: find a song from a hummed, sung or recorded voice note.",
@@ -182,6 +164,14 @@ def duplicate_note(res: Any, flag: str) -> str | None:
     )
 
 
+def audio_files(directory: Path) -> list[Path]:
+    """The files under ``directory`` (recursively, sorted) that ``songs import`` takes: those with
+    a suffix in :data:`core.audio.AUDIO_SUFFIXES`, the same list chat uploads are judged by."""
+    from core.audio import AUDIO_SUFFIXES  # librosa and FFmpeg load only for commands that decode
+
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+
+
 @songs_app.command("import")
 def songs_import(
     ctx: typer.Context,
@@ -197,7 +187,7 @@ def songs_import(
     ] = False,
 ) -> None:
     """Import every audio file under DIRECTORY (recursively)."""
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    files = audio_files(directory)
 
     async def body(service: Any, cfg: Config) -> tuple[int, int, int, list[str]]:
         added = existing = duplicates = 0
@@ -387,38 +377,29 @@ def search(
                     )
                 )
             else:
-                typer.echo(format_response(str(path), resp, clip_path))
+                typer.echo(
+                    format_response(
+                        str(path), resp, clip_path, max_query_seconds=cfg.limits.max_query_seconds
+                    )
+                )
 
     _run(ctx, body)
     if failures == len(files):
         raise typer.Exit(1)
 
 
-def format_response(query: str, resp: Any, clip_path: Path | None) -> str:
-    if resp.reason in messages.REASON_KEYS:  # no tune in the query: what was missing, then the closest
-        head = messages.t(messages.REASON_KEYS[resp.reason])
-        head += f"\n  {messages.t('closest_songs')}" if resp.results else ""
-    elif resp.match:
-        head = messages.t("results_header")
-    else:
-        head = messages.t("no_match")
-    lines = [f"{query}: {head}"]
-    if not resp.results and resp.reason is None:
-        lines.append("  " + messages.t("catalog_empty"))
-    for i, r in enumerate(resp.results, 1):
-        m, s = divmod(int(r.offset_s), 60)
-        artist = f" — {r.song.artist}" if r.song.artist else ""
-        versions = (
-            messages.t("result_versions_one")
-            if len(r.versions) == 1
-            else (messages.t("result_versions_many", count=len(r.versions)) if r.versions else "")
-        )
-        lines.append(
-            f"  {i}. {r.song.title}{artist} · {r.confidence * 100:.0f} % · at {m}:{s:02d}{versions}"
-            f"  [{r.song.song_id}]"
-        )
-    if resp.truncated:
-        lines.append("  " + messages.t("audio_truncated", seconds=resp.query_duration_s))
+def format_response(
+    query: str, resp: Any, clip_path: Path | None, *, max_query_seconds: float | None = None
+) -> str:
+    """What ``humbot search`` prints for one query: the chat reply's text
+    (:func:`adapters.common.formatting.format_response`, in English, with song ids) under
+    ``query:``, indented, and where the clip was written."""
+    from adapters.common.formatting import format_response as reply_text  # loads the service's modules
+
+    head, *rest = reply_text(
+        resp, "en", max_query_seconds=max_query_seconds, max_chars=sys.maxsize, song_ids=True
+    ).splitlines()
+    lines = [f"{query}: {head}", *(f"  {line}" if line else "" for line in rest)]
     if clip_path:
         lines.append(f"  clip: {clip_path}")
     return "\n".join(lines)

@@ -4,6 +4,13 @@
 ``${NAME}`` or ``${NAME:-default}`` (expanded before validation), which is how secrets (bot
 tokens, Elasticsearch credentials) stay out of the file. Secrets are ``SecretStr``: they print
 as ``**********`` in logs and reprs.
+
+Why not pydantic-settings: its YAML source reads the file but does not expand ``${NAME:-default}``
+inside values, which is how ``config.yaml`` and every deployment's copy of it name their secrets;
+its environment source would instead override whole keys (``HUMBOT_TELEGRAM__TOKEN``), a second
+way to configure with its own precedence rules to document. Keeping the documented file format
+means keeping :func:`expand_env` (25 lines over PyYAML's parse), so the dependency would add a
+layer without removing one. Validation, defaults and secrets are pydantic's either way.
 """
 
 from __future__ import annotations
@@ -14,41 +21,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import SecretStr, ValidationError, model_validator
+from pydantic import ValidationError, model_validator
 
+from adapters.discord.config import DiscordConfig
+from adapters.telegram.config import TelegramConfig
 from core.errors import ConfigError
 from core.settings import EmbeddersConfig, IndexConfig, LimitsConfig, SearchConfig, Section
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-class TelegramConfig(Section):
-    enabled: bool = False
-    token: SecretStr | None = None
-    admins: list[int] = []  # Telegram user ids allowed to change the catalog
-    mode: Literal["polling", "webhook"] = "polling"
-    webhook_url: str | None = None
-    webhook_listen: str = "0.0.0.0"
-    webhook_port: int = 8443
-    webhook_secret: SecretStr | None = None
-    base_url: str | None = None  # Bot API server (tests point this at a local fake)
-    base_file_url: str | None = None
-    # Recordings sent while the bot was down wait at Telegram (up to 24 h); answer them at start.
-    drop_pending_updates: bool = False
-
-    @model_validator(mode="after")
-    def _check_webhook(self) -> TelegramConfig:
-        if self.mode == "webhook" and not self.webhook_url:
-            raise ValueError("telegram.webhook_url is required when telegram.mode is webhook")
-        return self
-
-
-class DiscordConfig(Section):
-    enabled: bool = False
-    token: SecretStr | None = None
-    admin_user_ids: list[int] = []
-    admin_role_ids: list[int] = []
-    test_guilds: list[int] = []  # commands synced here at start (instant); global sync is explicit
 
 
 class Config(Section):

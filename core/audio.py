@@ -15,8 +15,9 @@ import io
 import logging
 import stat
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import av
 
@@ -33,6 +34,15 @@ SILENCE_RMS = 10 ** (-50 / 20)
 TARGET_RMS = 10 ** (-20 / 20)
 #: Leading/trailing parts quieter than this below the peak are trimmed (dB).
 TRIM_TOP_DB = 40.0
+#: File extensions taken as recordings, everywhere (the CLI's folder import, chat uploads): the
+#: containers people send and FFmpeg decodes. A chat file without one is still tried when its
+#: MIME type says audio.
+AUDIO_SUFFIXES = frozenset(
+    {
+        ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".flac", ".wav", ".aif", ".aiff",
+        ".wma", ".amr", ".3gp", ".webm", ".mp4", ".mov", ".mkv", ".mka",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,9 @@ def _decode(
     skip = None  # samples decoded before start_s (a seek lands on the key frame before it)
     stated_s = None  # the container's own duration, for a source cut at max_seconds
     try:
-        with av.open(source, metadata_errors="ignore") as container:
+        with av.open(
+            source, "r", metadata_errors="ignore"
+        ) as container:  # "r": what av reads a path or buffer as
             if not container.streams.audio:
                 raise NotAudio()  # a video or image without sound
             stream = container.streams.audio[0]
@@ -129,7 +141,8 @@ def _decode(
             elif container.duration is not None:
                 stated_s = container.duration / av.time_base
             if start_s > 0:
-                container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
+                # An audio stream's time base is set when the container is opened.
+                container.seek(int(start_s / cast(Fraction, stream.time_base)), stream=stream, backward=True)
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
             for packet in container.demux(stream):  # ends with an empty packet, which flushes the decoder
                 try:
@@ -139,7 +152,8 @@ def _decode(
                     continue
                 for frame in frames:
                     if skip is None:
-                        first_s = float(frame.pts * frame.time_base) if frame.pts is not None else 0.0
+                        time_base = cast(Fraction, frame.time_base)  # a decoded frame's: its stream's
+                        first_s = float(frame.pts * time_base) if frame.pts is not None else 0.0
                         skip = int(round(max(0.0, start_s - first_s) * sample_rate))
                     for out in resampler.resample(frame):
                         chunks.append(out.to_ndarray()[0])
@@ -278,7 +292,8 @@ def encode_clip(path: Path, *, start_s: float, duration_s: float, fmt: str = "og
         y[-fade:] *= ramp[::-1]
     buf = io.BytesIO()
     with av.open(buf, "w", format=container_fmt) as out:
-        stream = out.add_stream(codec, rate=CLIP_RATE, layout="mono")
+        # An audio stream: ``codec`` is one of CLIP_CODECS' audio encoders.
+        stream = cast("av.audio.stream.AudioStream", out.add_stream(codec, rate=CLIP_RATE, layout="mono"))
         stream.bit_rate = bit_rate
         frame = av.AudioFrame.from_ndarray(y[None, :], format="flt", layout="mono")
         frame.rate = CLIP_RATE

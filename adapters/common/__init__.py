@@ -10,8 +10,8 @@
   keep a duplicate as a version).
 * :mod:`~adapters.common.errors` — any exception → user text (tracebacks to the log only).
 * :mod:`~adapters.common.i18n` — the reply language from a platform language code.
-
-All user-facing text comes from :mod:`core.messages` (English and Simplified Chinese).
+* :mod:`~adapters.common.texts` — the texts every platform shows (gettext catalogues in
+  ``locales/``, English, Simplified and Traditional Chinese), falling back to :mod:`core.messages`.
 """
 
 from adapters.common.actions import KeepVersion, NotIt, Play, SongsPage

@@ -1,6 +1,7 @@
 """Plain-text renderings of service results, shared by every chat adapter.
 
-Everything returns plain text in the user's language (texts from :mod:`core.messages`). Adapters
+Everything returns plain text in the user's language (texts from :mod:`core.messages`
+and, for what only chat platforms show, :mod:`adapters.common.texts`). Adapters
 that render markup (Discord markdown, Telegram HTML) pass ``escape`` so titles and artists typed
 by admins cannot inject formatting; the Telegram adapter sends plain text and needs none.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from adapters.common import texts
 from core import messages
 from core.service import ServiceStats
 from core.text import clean_label, clock
@@ -62,19 +64,26 @@ def versions_note(result: SearchResult, lang: str) -> str:
     return messages.t("result_versions_many", lang, count=n)
 
 
-def result_line(rank: int, result: SearchResult, lang: str, *, escape: Escape = _same) -> str:
-    """``1. Title — Artist · 87 % · at 1:23`` (`` (+1 version)`` for a recording kept in versions)."""
+def result_line(
+    rank: int, result: SearchResult, lang: str, *, escape: Escape = _same, song_ids: bool = False
+) -> str:
+    """``1. Title — Artist · 87 % · at 1:23`` (`` (+1 version)`` for a recording kept in versions;
+    ``song_ids``: then ``  [song id]``, for the CLI, whose users remove songs by id)."""
     song = result.song
     artist = f" — {escape(shorten(song.artist))}" if song.artist else ""
-    return messages.t(
-        "results_line",
-        lang,
-        rank=rank,
-        title=escape(shorten(song.title)),
-        artist=artist,
-        confidence=100.0 * result.confidence,
-        offset=format_offset(result.offset_s),
-    ) + versions_note(result, lang)
+    tail = versions_note(result, lang) + (f"  [{song.song_id}]" if song_ids else "")
+    return (
+        messages.t(
+            "results_line",
+            lang,
+            rank=rank,
+            title=escape(shorten(song.title)),
+            artist=artist,
+            confidence=100.0 * result.confidence,
+            offset=format_offset(result.offset_s),
+        )
+        + tail
+    )
 
 
 def format_response(
@@ -84,8 +93,9 @@ def format_response(
     max_query_seconds: float | None = None,
     escape: Escape = _same,
     max_chars: int = 4096,
+    song_ids: bool = False,
 ) -> str:
-    """The answer to a search, ready to send.
+    """The answer to a search, ready to send (and what ``humbot search`` prints, with ``song_ids``).
 
     - a confident match: "Best matches:" and the numbered list;
     - a query that carried no tune (``response.reason``: one note, speech, noise…): what was
@@ -111,7 +121,9 @@ def format_response(
         tail += ["", messages.t("no_match_tips", lang)]
     if response.truncated and max_query_seconds:
         tail += ["", messages.t("audio_truncated", lang, seconds=max_query_seconds)]
-    lines = [result_line(i, r, lang, escape=escape) for i, r in enumerate(response.results, 1)]
+    lines = [
+        result_line(i, r, lang, escape=escape, song_ids=song_ids) for i, r in enumerate(response.results, 1)
+    ]
     while True:
         text = "\n".join(head + lines + tail)
         if len(text) <= max_chars or not lines:
@@ -124,8 +136,8 @@ def format_songs_page(
 ) -> str:
     """One page of the catalog for admins: ``id · Title — Artist · 3:25`` per song."""
     if total == 0 or not songs:
-        return messages.t("songs_empty", lang)
-    lines = [messages.t("songs_header", lang, first=offset + 1, last=offset + len(songs), total=total)]
+        return texts.t("songs_empty", lang)
+    lines = [texts.t("songs_header", lang, first=offset + 1, last=offset + len(songs), total=total)]
     lines += [f"{s.song_id} · {song_name(s, escape=escape)} · {format_offset(s.duration_s)}" for s in songs]
     return "\n".join(lines)
 
@@ -144,18 +156,18 @@ def format_stats(stats: ServiceStats, lang: str) -> str:
     """``/stats``: catalog size, queries served, confident matches, hit rate from feedback, index health."""
     rated = stats.feedback_correct + stats.feedback_wrong
     if stats.hit_rate is None:
-        hit_rate = messages.t("stats_no_feedback", lang)
+        hit_rate = texts.t("stats_no_feedback", lang)
     else:
-        hit_rate = messages.t(
+        hit_rate = texts.t(
             "stats_hit_rate",
             lang,
             percent=100.0 * stats.hit_rate,
             correct=stats.feedback_correct,
             rated=rated,
         )
-    health = messages.t("stats_healthy" if stats.index.healthy else "stats_unhealthy", lang)
+    health = texts.t("stats_healthy" if stats.index.healthy else "stats_unhealthy", lang)
     lines = [
-        messages.t(
+        texts.t(
             "stats",
             lang,
             songs=stats.songs,
@@ -168,7 +180,7 @@ def format_stats(stats: ServiceStats, lang: str) -> str:
         )
     ]
     if stats.index.pending:
-        lines.append(messages.t("stats_pending", lang, pending=stats.index.pending))
+        lines.append(texts.t("stats_pending", lang, pending=stats.index.pending))
     lines += stats.notes
     return "\n".join(lines)
 

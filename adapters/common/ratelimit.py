@@ -4,6 +4,16 @@ The platforms' own flood control (PTB's ``AIORateLimiter``, discord.py's buckets
 the *bot* sends. This limits what one *user* can make the bot do: at most
 ``limits.user_requests_per_minute`` searches per minute, so one person cannot fill the shared
 work queue. Memory stays bounded: users idle for a whole window are forgotten.
+
+One limiter per adapter, built from ``limits`` (:meth:`UserRateLimiter.from_limits`), and one
+bucket per user: searches (Telegram recordings and ``/hum``; Discord ``/hum`` and "Find this
+song") and ▶ presses (each cuts and uploads a clip) count alike, on both platforms, and a refusal
+is answered with the one ``rate_limited`` text. Admins are not limited.
+
+Why this window and not a library: discord.py's ``app_commands.checks.cooldown`` sees slash
+commands only (not buttons, not Telegram) and counts admins; ``aiolimiter`` paces (waits) rather
+than refuses; ``limits``' moving window would do the counting but not the "tell once per streak"
+that keeps a flood from becoming a flood of replies, and would add a dependency for ~40 lines.
 """
 
 from __future__ import annotations

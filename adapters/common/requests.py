@@ -9,30 +9,11 @@ from __future__ import annotations
 
 import re
 
+from core.audio import AUDIO_SUFFIXES
 from core.errors import TooShort
 from core.service import HumService
 
-#: File extensions taken as recordings on every platform (the containers people send; ffmpeg
-#: decodes them all). A file without one of these is still tried when its MIME type says audio.
-AUDIO_SUFFIXES = frozenset(
-    {
-        ".ogg",
-        ".oga",
-        ".opus",
-        ".mp3",
-        ".m4a",
-        ".aac",
-        ".flac",
-        ".wav",
-        ".webm",
-        ".mp4",
-        ".mov",
-        ".mkv",
-        ".wma",
-        ".amr",
-        ".3gp",
-    }
-)
+__all__ = ["AUDIO_SUFFIXES", "parse_title_artist", "precheck"]
 
 # "Title - Artist": a dash with spaces around it (hyphenated words such as "Ob-La-Di" stay whole).
 _SEPARATOR = re.compile(r"\s+[-–—]\s+")

@@ -8,7 +8,7 @@ import logging
 
 from adapters.discord.client import HumClient
 from adapters.discord.context import BotContext, InFlight
-from bot.config import DiscordConfig
+from adapters.discord.config import DiscordConfig
 from core.errors import ConfigError
 from core.service import HumService
 

@@ -9,21 +9,22 @@ results embed, the top clip and buttons.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
+from discord.utils import MISSING
 
 from adapters.common.formatting import added_text, visible
-from adapters.discord import views
+from adapters.discord import texts, views
 from adapters.discord.audio_input import pick_audio, precheck
 from adapters.discord.context import BotContext
 from adapters.discord.i18n import text
-from adapters.discord.replies import clip_file, download, send
-from core import messages
-from core.errors import NotAudio
+from adapters.discord.replies import NoAudioInMessage, clip_file, download, send
+from core.types import Upload
 
 log = logging.getLogger(__name__)
-Command = app_commands.Command | app_commands.ContextMenu
+Command = app_commands.Command[Any, ..., Any] | app_commands.ContextMenu
 
 
 async def search_attachment(
@@ -45,9 +46,7 @@ async def _search_and_answer(
     # The clip is cut apart from the search: if it fails (busy, encoder), the answer still goes out.
     response = await ctx.service.search(data, filename=att.filename, source="discord", with_clip=False)
     embed = views.results_embed(response, lang, max_query_seconds=ctx.service.limits.max_query_seconds)
-    extra: dict[str, object] = {}
-    if (view := views.results_view(response, lang)) is not None:
-        extra["view"] = view
+    view = views.results_view(response, lang)
     clip = None
     if response.results and response.heard_tune:
         top = response.results[0]
@@ -55,15 +54,15 @@ async def _search_and_answer(
             clip = await ctx.service.clip(top.song.song_id, top.offset_s)
         except Exception:  # noqa: BLE001 - the results matter more than the clip
             log.exception("clip of %s failed; answering without it", top.song.song_id)
-    if (file := clip_file(clip, interaction.filesize_limit)) is not None:
-        extra["file"] = file
-    await interaction.followup.send(embed=embed, **extra)  # type: ignore[arg-type]
+    file = clip_file(clip, interaction.filesize_limit)
+    # discord.py reads an absent part as MISSING, not None (None would be sent as a part).
+    await interaction.followup.send(
+        embed=embed, view=MISSING if view is None else view, file=MISSING if file is None else file
+    )
 
 
 def build_commands(ctx: BotContext) -> list[Command]:
     limits = ctx.service.limits
-    # One decorator object on both search commands: they share one per-user bucket.
-    per_user = app_commands.checks.cooldown(limits.user_requests_per_minute, 60.0, key=lambda i: i.user.id)
 
     def _admin(interaction: discord.Interaction) -> bool:
         ctx.require_admin(interaction)  # raises NotAdmin, answered by the tree's error handler
@@ -82,18 +81,23 @@ def build_commands(ctx: BotContext) -> list[Command]:
             "discord_opt_recording", "A voice message or audio file (10–20 s of the tune works best)"
         )
     )
-    @per_user
     async def hum(interaction: discord.Interaction, recording: discord.Attachment) -> None:
         async with ctx.handling(interaction):
+            # The one per-user limiter (adapters.common.ratelimit) that ▶ buttons and Telegram use
+            # too, not app_commands' cooldown: that one counts admins, cannot see buttons, and
+            # would be a second bucket with its own rounding of the wait.
+            if await ctx.throttled(interaction):
+                return
             await search_attachment(ctx, interaction, recording)
 
     @app_commands.context_menu(name=text("discord_menu_find", "Find this song"))
-    @per_user
     async def find_this_song(interaction: discord.Interaction, message: discord.Message) -> None:
         async with ctx.handling(interaction):
+            if await ctx.throttled(interaction):  # the same limiter as /hum's
+                return
             att = pick_audio(message)
             if att is None:
-                raise NotAudio("discord_no_audio")
+                raise NoAudioInMessage()
             await search_attachment(ctx, interaction, att)
 
     @app_commands.command(name="help", description=text("discord_cmd_help", "How to use humbot"))
@@ -102,7 +106,7 @@ def build_commands(ctx: BotContext) -> list[Command]:
             lang = ctx.lang(interaction)
             await send(
                 interaction,
-                messages.t(
+                texts.t(
                     "discord_help",
                     lang,
                     min_seconds=limits.min_query_seconds,
@@ -134,18 +138,19 @@ def build_commands(ctx: BotContext) -> list[Command]:
             with ctx.admission.enter(None):
                 await interaction.response.defer(thinking=True, ephemeral=True)
                 data = await download(file)
-                added_by = f"discord:{interaction.user.id}"
-                result = await ctx.service.add_song(
-                    data, filename=file.filename, title=title, artist=artist, added_by=added_by
+                upload = Upload(
+                    filename=file.filename,
+                    title=title,
+                    artist=artist,
+                    added_by=f"discord:{interaction.user.id}",
                 )
+                result = await ctx.service.add_song(data, **upload)
                 lang = ctx.lang(interaction)
                 name = visible(result.song.title)  # an old catalog's title may hold bidi controls
                 if not result.created and result.duplicate_of is not None:  # the same recording: ask
-                    held = await ctx.service.hold_upload(
-                        data, filename=file.filename, title=title, artist=artist, added_by=added_by
-                    )
+                    held = await ctx.service.hold_upload(data, **upload)
                     await interaction.followup.send(
-                        messages.t("song_duplicate", lang, title=name, song_id=result.song.song_id),
+                        texts.t("song_duplicate", lang, title=name, song_id=result.song.song_id),
                         view=views.keep_version_view(held, lang),
                         ephemeral=True,
                     )
@@ -163,7 +168,7 @@ def build_commands(ctx: BotContext) -> list[Command]:
         async with ctx.handling(interaction):
             await interaction.response.defer(thinking=True, ephemeral=True)
             song = await ctx.service.remove_song(song_id.strip())
-            text_ = messages.t("song_removed", ctx.lang(interaction), song_id=song.song_id)
+            text_ = texts.t("song_removed", ctx.lang(interaction), song_id=song.song_id)
             await interaction.followup.send(text_, ephemeral=True)
 
     @app_commands.command(name="songs", description=text("discord_cmd_songs", "Admin: list the catalog"))
@@ -174,7 +179,9 @@ def build_commands(ctx: BotContext) -> list[Command]:
         async with ctx.handling(interaction):
             await interaction.response.defer(thinking=True, ephemeral=True)
             embed, view = await views.songs_page(ctx, page - 1, ctx.lang(interaction))
-            await interaction.followup.send(embed=embed, ephemeral=True, **({"view": view} if view else {}))
+            await interaction.followup.send(
+                embed=embed, ephemeral=True, view=MISSING if view is None else view
+            )
 
     @app_commands.command(
         name="stats", description=text("discord_cmd_stats", "Admin: catalog size, queries served, hit rate")

@@ -16,10 +16,9 @@ import discord
 
 from adapters.common.admission import Admission
 from adapters.common.ratelimit import UserRateLimiter
-from adapters.discord import i18n
+from adapters.discord import i18n, texts
+from adapters.discord.config import DiscordConfig
 from adapters.discord.replies import NotAdmin, reply_error, send
-from bot.config import DiscordConfig
-from core import messages
 from core.service import HumService
 
 log = logging.getLogger(__name__)
@@ -64,8 +63,8 @@ class BotContext:
     config: DiscordConfig
     default_lang: str = "en"
     work: InFlight = field(default_factory=InFlight)
-    #: ▶ presses per user and minute: the shared limiter Telegram's buttons go through too
-    #: (searches have app_commands' cooldown, which only slash commands and menus can use).
+    #: Searches and ▶ presses per user and minute, in one bucket: the shared limiter Telegram's
+    #: recordings and buttons go through too.
     limiter: UserRateLimiter = field(init=False)
     #: Taken before an attachment is downloaded, given back once the request is answered.
     admission: Admission = field(init=False)
@@ -98,8 +97,8 @@ class BotContext:
             raise NotAdmin()
 
     async def throttled(self, interaction: discord.Interaction) -> bool:
-        """True, and the presser told (only they see it), when their ▶ presses exceed
-        ``limits.user_requests_per_minute`` — each cuts and uploads a clip. Admins are not limited."""
+        """True, and the user told (only they see it), when their searches and ▶ presses (each
+        cuts and uploads a clip) exceed ``limits.user_requests_per_minute``. Admins are not limited."""
         if self.is_admin(interaction):
             return False
         decision = self.limiter.hit(interaction.user.id)
@@ -108,7 +107,7 @@ class BotContext:
         log.info("rate-limited user %s (retry in %.0f s)", interaction.user.id, decision.retry_after_s)
         # Every press is answered (Discord shows "interaction failed" otherwise), and ephemeral
         # answers cannot flood the channel.
-        text = messages.t("rate_limited", self.lang(interaction), seconds=max(1.0, decision.retry_after_s))
+        text = texts.t("rate_limited", self.lang(interaction), seconds=max(1.0, decision.retry_after_s))
         await send(interaction, text, ephemeral=True)
         return True
 
@@ -117,7 +116,7 @@ class BotContext:
         if not self.work.closing:
             return True
         try:
-            await send(interaction, messages.t("discord_restarting", self.lang(interaction)), ephemeral=True)
+            await send(interaction, texts.t("discord_restarting", self.lang(interaction)), ephemeral=True)
         except discord.HTTPException:
             log.warning("could not tell interaction %s that we are restarting", interaction.id)
         return False

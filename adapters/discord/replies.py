@@ -14,7 +14,8 @@ import discord
 from discord import app_commands
 
 from adapters.common.errors import error_text as common_error_text
-from core import messages
+from adapters.discord import texts
+from core.errors import NotAudio
 from core.types import Clip
 
 log = logging.getLogger(__name__)
@@ -28,29 +29,37 @@ class AttachmentUnavailable(Exception):
     """The attachment could not be fetched from Discord's CDN (deleted, expired link)."""
 
 
+class NoAudioInMessage(NotAudio):
+    """A "Find this song" on a message without a recording: a user's input error, in Discord's
+    words (its text is in Discord's catalogue, not core's)."""
+
+    key = "discord_no_audio"
+
+    def user_message(self, lang: str | None = "en") -> str:
+        return texts.t(self.key, lang, **self.params)
+
+
 def error_text(error: BaseException, lang: str) -> str:
     """What to tell the user about ``error`` (Discord's own failures first, then the shared mapping,
     which logs unexpected errors with their traceback)."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
     if isinstance(error, app_commands.CommandOnCooldown):
-        return messages.t("rate_limited", lang, seconds=math.ceil(error.retry_after))
+        return texts.t("rate_limited", lang, seconds=math.ceil(error.retry_after))
     if isinstance(error, NotAdmin):
-        return messages.t("not_admin", lang)
+        return texts.t("not_admin", lang)
     if isinstance(error, AttachmentUnavailable):
         log.info("attachment download failed: %s", error.__cause__)
-        return messages.t("discord_download_failed", lang)
+        return texts.t("discord_download_failed", lang)
     return common_error_text(error, lang, logger=log, what="discord interaction")
 
 
-async def send(
-    interaction: discord.Interaction, content: str | None = None, *, ephemeral: bool = False, **kwargs: object
-) -> None:
-    """Answer the interaction, or follow up when it was already answered (e.g. deferred)."""
+async def send(interaction: discord.Interaction, content: str, *, ephemeral: bool = False) -> None:
+    """Answer the interaction with a text, or follow up when it was already answered (e.g. deferred)."""
     if interaction.response.is_done():
-        await interaction.followup.send(content, ephemeral=ephemeral, **kwargs)  # type: ignore[arg-type]
+        await interaction.followup.send(content, ephemeral=ephemeral)
     else:
-        await interaction.response.send_message(content, ephemeral=ephemeral, **kwargs)  # type: ignore[arg-type]
+        await interaction.response.send_message(content, ephemeral=ephemeral)
 
 
 async def reply_error(interaction: discord.Interaction, error: BaseException, lang: str) -> None:

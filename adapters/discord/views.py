@@ -10,18 +10,19 @@ keeps working after a restart: nothing about it lives in memory.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
-from discord.utils import escape_markdown
+from discord.utils import MISSING, escape_markdown
 
 from adapters.common import actions, formatting
+from adapters.discord import texts
 from adapters.discord.replies import clip_file, send
-from core import messages
 from core.service import ServiceStats
 from core.types import SearchResponse
 
 if TYPE_CHECKING:
+    from adapters.discord.client import HumClient
     from adapters.discord.context import BotContext
 
 #: Play buttons under a result (a message holds 25 components; one more is "Not it").
@@ -31,7 +32,7 @@ COLOUR_NO_MATCH = discord.Colour.light_grey()
 
 
 def _ctx(interaction: discord.Interaction) -> BotContext:
-    return interaction.client.ctx  # type: ignore[attr-defined]
+    return cast("HumClient", interaction.client).ctx  # the only client that registers these items
 
 
 def escape(text: str) -> str:
@@ -39,7 +40,7 @@ def escape(text: str) -> str:
     return escape_markdown(text, as_needed=True)
 
 
-class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"[pnsk]:[^ ]{1,62}"):
+class ActionButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=r"[pnsk]:[^ ]{1,62}"):
     """Any humbot button: play a clip, "not it", turn a page of the admin song list, or keep a
     duplicate upload as a version."""
 
@@ -80,7 +81,7 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"[pnsk]:
                 await ctx.service.feedback(
                     action.query_id, action.song_id, correct=False, user=f"discord:{interaction.user.id}"
                 )
-                await send(interaction, messages.t("feedback_thanks", lang), ephemeral=True)
+                await send(interaction, texts.t("feedback_thanks", lang), ephemeral=True)
             elif isinstance(action, actions.SongsPage):
                 ctx.require_admin(interaction)  # checked on every press, not only on /songs
                 embed, view = await songs_page(ctx, action.page, lang)
@@ -91,7 +92,7 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"[pnsk]:
                 result = await ctx.service.add_held(action.key)
                 await interaction.followup.send(formatting.version_text(result, lang), ephemeral=True)
             else:
-                await send(interaction, messages.t("button_expired", lang), ephemeral=True)
+                await send(interaction, texts.t("button_expired", lang), ephemeral=True)
 
 
 async def _play(ctx: BotContext, interaction: discord.Interaction, action: actions.Play, lang: str) -> None:
@@ -101,7 +102,7 @@ async def _play(ctx: BotContext, interaction: discord.Interaction, action: actio
     name = escape(formatting.shorten(clip.title))
     if clip.artist:
         name += f" — {escape(formatting.shorten(clip.artist))}"
-    content = messages.t(
+    content = texts.t(
         "discord_clip",
         lang,
         name=name,
@@ -109,7 +110,9 @@ async def _play(ctx: BotContext, interaction: discord.Interaction, action: actio
         end=formatting.format_offset(clip.start_s + clip.duration_s),
     )
     file = clip_file(clip, interaction.filesize_limit)
-    await interaction.followup.send(content, **({"file": file} if file else {}))  # type: ignore[arg-type]
+    await interaction.followup.send(
+        content, file=MISSING if file is None else file
+    )  # absent: MISSING, not None
 
 
 DYNAMIC_ITEMS = (ActionButton,)
@@ -128,7 +131,7 @@ def results_view(response: SearchResponse, lang: str) -> discord.ui.View | None:
         return None
     view = discord.ui.View(timeout=None)
     for rank, result in enumerate(response.results[1 : MAX_PLAY_BUTTONS + 1], 2):
-        label = f"{messages.t('play_button', lang, rank=rank)}. {formatting.shorten(result.song.title, 40)}"
+        label = f"{texts.t('play_button', lang, rank=rank)}. {formatting.shorten(result.song.title, 40)}"
         view.add_item(
             ActionButton(
                 actions.Play(result.song.song_id, int(result.offset_s)),
@@ -138,9 +141,7 @@ def results_view(response: SearchResponse, lang: str) -> discord.ui.View | None:
         )
     top = response.results[0]
     view.add_item(
-        ActionButton(
-            actions.NotIt(response.query_id, top.song.song_id), label=messages.t("not_it_button", lang)
-        )
+        ActionButton(actions.NotIt(response.query_id, top.song.song_id), label=texts.t("not_it_button", lang))
     )
     return view
 
@@ -152,7 +153,7 @@ def keep_version_view(key: str, lang: str) -> discord.ui.View:
     view.add_item(
         ActionButton(
             actions.KeepVersion(key),
-            label=messages.t("keep_version_button", lang),
+            label=texts.t("keep_version_button", lang),
             style=discord.ButtonStyle.primary,
         )
     )
@@ -164,7 +165,7 @@ async def songs_page(ctx: BotContext, page: int, lang: str) -> tuple[discord.Emb
     size = formatting.SONGS_PAGE_SIZE
     total = await ctx.service.count_songs()
     if total == 0:
-        return discord.Embed(description=messages.t("discord_songs_empty", lang)), None
+        return discord.Embed(description=texts.t("discord_songs_empty", lang)), None
     page = formatting.clamp_page(page, total, size)
     songs = await ctx.service.list_songs(page * size, size)
     text = formatting.format_songs_page(songs, offset=page * size, total=total, lang=lang, escape=escape)
@@ -177,13 +178,13 @@ async def songs_page(ctx: BotContext, page: int, lang: str) -> tuple[discord.Emb
     # Distinct custom ids: with two or more pages, page-1 (floored) and page+1 (capped) never meet.
     view.add_item(
         ActionButton(
-            actions.SongsPage(max(0, page - 1)), label=messages.t("page_prev", lang), disabled=page == 0
+            actions.SongsPage(max(0, page - 1)), label=texts.t("page_prev", lang), disabled=page == 0
         )
     )
     view.add_item(
         ActionButton(
             actions.SongsPage(min(pages - 1, page + 1)),
-            label=messages.t("page_next", lang),
+            label=texts.t("page_next", lang),
             disabled=page >= pages - 1,
         )
     )

@@ -18,22 +18,29 @@ from urllib.parse import urlparse
 
 from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.error import InvalidToken, TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import AIORateLimiter, ApplicationBuilder
 
 from adapters.common import UserRateLimiter, pick_lang
 from adapters.common.admission import Admission
-from adapters.telegram.context import BotDeps
+from adapters.telegram import texts
+from adapters.telegram.config import TelegramConfig
+from adapters.telegram.context import App, BotDeps
 from adapters.telegram.routing import Router
 from adapters.telegram.webhook import WebhookServer
-from bot.config import TelegramConfig
-from core import messages
 from core.errors import ConfigError
+from core.i18n import DEFAULT_LANG, LANGS, normalize_lang
 from core.service import HumService
 
 log = logging.getLogger("adapters.telegram")
 
 USER_COMMANDS = ("start", "help", "hum")
 ADMIN_COMMANDS = ("add", "remove", "songs", "stats")
+#: Telegram's menu languages (``language_code``: ISO 639-1, two letters; None: the default menu,
+#: English) → the catalogue language of their texts. Menus cannot tell zh-TW from zh-CN, so "zh"
+#: is Simplified (``normalize_lang("zh")``); replies still follow each user's own language.
+MENU_LANGS: dict[str | None, str] = {None: DEFAULT_LANG} | {
+    lang.split("_")[0]: normalize_lang(lang.split("_")[0]) for lang in LANGS if lang != DEFAULT_LANG
+}
 #: Updates handled at once. High on purpose: waiting happens in the service's queue, which
 #: answers "busy" when full instead of leaving users without a reply.
 CONCURRENT_UPDATES = 256
@@ -55,11 +62,11 @@ class TelegramAdapter:
             limiter=UserRateLimiter.from_limits(service.limits),
             admission=Admission.from_limits(service.limits),
         )
-        self.app: Application | None = None
+        self.app: App | None = None
         self._webhook: WebhookServer | None = None
 
     # -- building -------------------------------------------------------------------------
-    def build_application(self) -> Application:
+    def build_application(self) -> App:
         token = self.config.token.get_secret_value() if self.config.token else ""
         if not token:
             raise ConfigError(
@@ -105,6 +112,7 @@ class TelegramAdapter:
             if self.config.mode == "webhook":
                 await self._start_webhook(app)
             else:
+                assert app.updater is not None  # built with one in polling mode (build_application)
                 await app.updater.start_polling(
                     allowed_updates=ALLOWED_UPDATES, drop_pending_updates=self.config.drop_pending_updates
                 )
@@ -120,7 +128,7 @@ class TelegramAdapter:
         if app is not None:
             await self._shutdown(app)
 
-    async def _shutdown(self, app: Application) -> None:
+    async def _shutdown(self, app: App) -> None:
         if self._webhook is not None:
             await self._webhook.stop()
             self._webhook = None
@@ -147,7 +155,7 @@ class TelegramAdapter:
             )
         return secret
 
-    async def _start_webhook(self, app: Application) -> None:
+    async def _start_webhook(self, app: App) -> None:
         cfg = self.config
         secret = self._webhook_secret()
         self._webhook = WebhookServer(
@@ -165,17 +173,16 @@ class TelegramAdapter:
             drop_pending_updates=cfg.drop_pending_updates,
         )
 
-    async def _register_commands(self, app: Application) -> None:
+    async def _register_commands(self, app: App) -> None:
         """The command menu in every language; admins also see the admin commands.
 
         Cosmetic, so failures are logged, not fatal (an admin who never opened a chat with the
         bot makes Telegram answer "chat not found").
         """
         bot = app.bot
-        for lang in messages.LANGS:
-            code = None if lang == messages.DEFAULT_LANG else lang  # the default menu is English
-            user_cmds = [BotCommand(c, messages.t(f"cmd_{c}", lang)) for c in USER_COMMANDS]
-            admin_cmds = user_cmds + [BotCommand(c, messages.t(f"cmd_{c}", lang)) for c in ADMIN_COMMANDS]
+        for code, lang in MENU_LANGS.items():
+            user_cmds = [BotCommand(c, texts.t(f"cmd_{c}", lang)) for c in USER_COMMANDS]
+            admin_cmds = user_cmds + [BotCommand(c, texts.t(f"cmd_{c}", lang)) for c in ADMIN_COMMANDS]
             try:
                 await bot.set_my_commands(user_cmds, language_code=code)
             except TelegramError as e:

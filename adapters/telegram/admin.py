@@ -12,7 +12,6 @@ from __future__ import annotations
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes
 
 from adapters.common import (
     actions,
@@ -24,13 +23,21 @@ from adapters.common import (
     version_text,
 )
 from adapters.common.formatting import SONGS_PAGE_SIZE, added_text, visible
-from adapters.telegram.context import BotDeps, chat_action, command_args, log, reply, source_of
+from adapters.telegram import texts
+from adapters.telegram.context import (
+    BotDeps,
+    Context,
+    chat_action,
+    command_args,
+    log,
+    message_of,
+    reply,
+    source_of,
+)
 from adapters.telegram.keyboards import keep_version_keyboard, songs_keyboard
 from adapters.telegram.media import Attachment, download, find_attachment
-from core import messages
 from core.errors import HumbotError
-
-Context = ContextTypes.DEFAULT_TYPE
+from core.types import Upload
 
 
 class AdminHandlers:
@@ -43,13 +50,20 @@ class AdminHandlers:
         log.info(
             "refused %s from non-admin %s", key, update.effective_user.id if update.effective_user else None
         )
-        await reply(update.effective_message, messages.t(key, self.deps.lang_of(update)))
+        await reply(message_of(update), texts.t(key, self.deps.lang_of(update)))
+        return True
+
+    async def _refuse_non_admin_press(self, query: CallbackQuery, key: str, lang: str) -> bool:
+        """An admin's button pressed by someone else: say so in an alert (the query is answered)."""
+        if self.deps.is_admin(query.from_user):
+            return False
+        await query.answer(texts.t(key, lang), show_alert=True)
         return True
 
     # -- /add -----------------------------------------------------------------------------
     async def add_caption(self, update: Update, context: Context) -> None:
         """An audio file sent with the caption ``/add Title - Artist``."""
-        message = update.effective_message
+        message = message_of(update)
         args = command_args(message.caption, "add", context.bot.username)
         if args is None:  # "/add@other_bot": not for us
             return
@@ -57,7 +71,7 @@ class AdminHandlers:
 
     async def add_command(self, update: Update, context: Context) -> None:
         """``/add Title - Artist`` replying to an audio message."""
-        message = update.effective_message
+        message = message_of(update)
         args = command_args(message.text, "add", context.bot.username) or ""
         await self._add(update, context, request=message, recording=message.reply_to_message, args=args)
 
@@ -69,7 +83,7 @@ class AdminHandlers:
         lang = self.deps.lang_of(update)
         attachment = find_attachment(recording)
         if attachment is None:
-            await reply(request, messages.t("telegram_add_usage", lang))
+            await reply(request, texts.t("telegram_add_usage", lang))
             return
         title, artist = parse_title_artist(args)
         if title is None:  # no caption text: the file's own tags, else its name
@@ -98,36 +112,30 @@ class AdminHandlers:
         artist: str | None,
         lang: str,
     ) -> None:
-        status = await reply(request, messages.t("adding", lang))
+        status = await reply(request, texts.t("adding", lang))
+        upload = Upload(
+            filename=attachment.filename,
+            title=title,
+            artist=artist,
+            added_by=source_of(update.effective_user),
+        )
         try:
             async with chat_action(context.bot, request.chat, ChatAction.TYPING):
                 data = await download(
                     context.bot, attachment, limit_mb=self.deps.service.limits.max_upload_mb
                 )
-                result = await self.deps.service.add_song(
-                    data,
-                    filename=attachment.filename,
-                    title=title,
-                    artist=artist,
-                    added_by=source_of(update.effective_user),
-                )
+                result = await self.deps.service.add_song(data, **upload)
         except Exception as e:
             await status.edit_text(error_text(e, lang, logger=log, what="add"))
             return
         song = result.song
         if not result.created and result.duplicate_of is not None:  # the same recording: ask
             try:
-                held = await self.deps.service.hold_upload(
-                    data,
-                    filename=attachment.filename,
-                    title=title,
-                    artist=artist,
-                    added_by=source_of(update.effective_user),
-                )
+                held = await self.deps.service.hold_upload(data, **upload)
             except Exception:  # noqa: BLE001 - the answer matters more than the button
                 log.exception("could not hold %s for a version", attachment.filename)
                 held = None
-            text = messages.t("song_duplicate", lang, title=visible(song.title), song_id=song.song_id)
+            text = texts.t("song_duplicate", lang, title=visible(song.title), song_id=song.song_id)
             await status.edit_text(text, reply_markup=keep_version_keyboard(held, lang) if held else None)
             return
         await status.edit_text(added_text(result, lang))
@@ -136,10 +144,9 @@ class AdminHandlers:
         self, update: Update, context: Context, query: CallbackQuery, action: actions.KeepVersion, lang: str
     ) -> None:
         """ "Keep as a version" under a duplicate: add the held upload as a version of its song."""
-        if not self.deps.is_admin(query.from_user):
-            await query.answer(messages.t("not_admin", lang), show_alert=True)
+        if await self._refuse_non_admin_press(query, "not_admin", lang):
             return
-        await query.answer(messages.t("adding", lang))
+        await query.answer(texts.t("adding", lang))
         try:
             result = await self.deps.service.add_held(action.key)
         except Exception as e:
@@ -157,14 +164,14 @@ class AdminHandlers:
             return
         lang = self.deps.lang_of(update)
         if len(context.args or []) != 1:
-            await reply(update.effective_message, messages.t("remove_usage", lang))
+            await reply(message_of(update), texts.t("remove_usage", lang))
             return
         try:
-            song = await self.deps.service.remove_song(context.args[0].strip())
+            song = await self.deps.service.remove_song((context.args or [])[0].strip())
         except Exception as e:
-            await reply(update.effective_message, error_text(e, lang, logger=log, what="remove"))
+            await reply(message_of(update), error_text(e, lang, logger=log, what="remove"))
             return
-        await reply(update.effective_message, messages.t("song_removed", lang, song_id=song.song_id))
+        await reply(message_of(update), texts.t("song_removed", lang, song_id=song.song_id))
 
     async def stats(self, update: Update, context: Context) -> None:
         if await self._refuse_non_admin(update):
@@ -174,7 +181,7 @@ class AdminHandlers:
             text = format_stats(await self.deps.service.stats(), lang)
         except Exception as e:
             text = error_text(e, lang, logger=log, what="stats")
-        await reply(update.effective_message, text)
+        await reply(message_of(update), text)
 
     # -- /songs, paged --------------------------------------------------------------------
     async def _page(self, page: int, lang: str) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -188,14 +195,13 @@ class AdminHandlers:
         if await self._refuse_non_admin(update):
             return
         text, markup = await self._page(0, self.deps.lang_of(update))
-        await reply(update.effective_message, text, markup=markup)
+        await reply(message_of(update), text, markup=markup)
 
     async def page(
         self, update: Update, context: Context, query: CallbackQuery, action: actions.SongsPage, lang: str
     ) -> None:
         """A ◀ / ▶ button under a song list: edit the list in place."""
-        if not self.deps.is_admin(query.from_user):
-            await query.answer(messages.t("admin_only", lang), show_alert=True)
+        if await self._refuse_non_admin_press(query, "admin_only", lang):
             return
         text, markup = await self._page(action.page, lang)
         await query.answer()

@@ -9,16 +9,28 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
-from telegram import Bot, Chat, InlineKeyboardMarkup, InputFile, Message, ReplyParameters, Update, User
+from telegram import (
+    Bot,
+    CallbackQuery,
+    Chat,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    ReplyParameters,
+    Update,
+    User,
+)
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
+from telegram.ext import Application, BaseHandler, ContextTypes
 
 from adapters.common import format_offset, pick_lang, song_name
-from adapters.common.formatting import visible
 from adapters.common.admission import Admission
+from adapters.common.formatting import visible
 from adapters.common.ratelimit import UserRateLimiter
-from core import messages
+from adapters.telegram import texts
 from core.service import HumService
 from core.types import Clip, Song
 
@@ -30,6 +42,13 @@ CLIP_FORMAT = "mp3"
 #: Chat actions expire after about 5 s on the client; repeat a little sooner.
 CHAT_ACTION_EVERY_S = 4.0
 CAPTION_LIMIT = 1024
+
+Context = ContextTypes.DEFAULT_TYPE
+#: The Application humbot builds (its bot, context and data types are PTB's defaults; the
+#: parameters say nothing humbot relies on).
+App = Application[Any, Any, Any, Any, Any, Any]
+#: A handler of humbot's: an update in, a coroutine returning nothing.
+Handler = BaseHandler[Update, Context, None]
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,21 @@ class BotDeps:
 def source_of(user: User | None) -> str:
     """Who did something, as stored with songs and feedback (``telegram:<user id>``)."""
     return f"telegram:{user.id}" if user else "telegram"
+
+
+def message_of(update: Update) -> Message:
+    """The message a command or message handler runs for: its filters let only updates with one
+    through, so a missing one is a routing bug."""
+    if update.effective_message is None:
+        raise TypeError(f"update {update.update_id} reached a message handler without a message")
+    return update.effective_message
+
+
+def callback_of(update: Update) -> CallbackQuery:
+    """The button press a ``CallbackQueryHandler`` runs for (it lets only those through)."""
+    if update.callback_query is None:
+        raise TypeError(f"update {update.update_id} reached the button handler without a callback query")
+    return update.callback_query
 
 
 async def reply(message: Message, text: str, *, markup: InlineKeyboardMarkup | None = None) -> Message:
@@ -104,9 +138,7 @@ async def chat_action(bot: Bot, chat: Chat, action: str = ChatAction.TYPING) -> 
 def clip_caption(song: Song | None, clip: Clip, lang: str) -> str:
     name = song_name(song) if song else clip.title
     end = clip.start_s + clip.duration_s
-    text = messages.t(
-        "clip_caption", lang, name=name, start=format_offset(clip.start_s), end=format_offset(end)
-    )
+    text = texts.t("clip_caption", lang, name=name, start=format_offset(clip.start_s), end=format_offset(end))
     return text[:CAPTION_LIMIT]
 
 

@@ -7,7 +7,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from adapters.common import actions
 from adapters.common.formatting import SONGS_PAGE_SIZE, page_count
-from core import messages
+from adapters.telegram import texts
 from core.types import SearchResponse
 
 _ROW = 5  # play buttons per row (top_k is 5 by default: one row)
@@ -15,7 +15,7 @@ _ROW = 5  # play buttons per row (top_k is 5 by default: one row)
 
 def _play(rank: int, song_id: str, offset_s: float, lang: str) -> InlineKeyboardButton:
     data = actions.encode(actions.Play(song_id, int(offset_s)))
-    return InlineKeyboardButton(messages.t("play_button", lang, rank=rank), callback_data=data)
+    return InlineKeyboardButton(texts.t("play_button", lang, rank=rank), callback_data=data)
 
 
 def results_keyboard(
@@ -30,7 +30,7 @@ def results_keyboard(
     rows = [buttons[i : i + _ROW] for i in range(0, len(buttons), _ROW)]
     if not_it and response.best is not None:
         data = actions.encode(actions.NotIt(response.query_id, response.best.song.song_id))
-        rows.append([InlineKeyboardButton(messages.t("not_it_button", lang), callback_data=data)])
+        rows.append([InlineKeyboardButton(texts.t("not_it_button", lang), callback_data=data)])
     return InlineKeyboardMarkup(rows) if rows else None
 
 
@@ -41,13 +41,13 @@ def songs_keyboard(page: int, total: int, lang: str) -> InlineKeyboardMarkup | N
     if page > 0:
         row.append(
             InlineKeyboardButton(
-                messages.t("page_prev", lang), callback_data=actions.encode(actions.SongsPage(page - 1))
+                texts.t("page_prev", lang), callback_data=actions.encode(actions.SongsPage(page - 1))
             )
         )
     if page + 1 < pages:
         row.append(
             InlineKeyboardButton(
-                messages.t("page_next", lang), callback_data=actions.encode(actions.SongsPage(page + 1))
+                texts.t("page_next", lang), callback_data=actions.encode(actions.SongsPage(page + 1))
             )
         )
     return InlineKeyboardMarkup([row]) if row else None
@@ -56,5 +56,5 @@ def songs_keyboard(page: int, total: int, lang: str) -> InlineKeyboardMarkup | N
 def keep_version_keyboard(key: str, lang: str) -> InlineKeyboardMarkup:
     """ "Keep as a version" under an upload that was not added (the same recording as a catalog song)."""
     data = actions.encode(actions.KeepVersion(key))
-    button = InlineKeyboardButton(messages.t("keep_version_button", lang), callback_data=data)
+    button = InlineKeyboardButton(texts.t("keep_version_button", lang), callback_data=data)
     return InlineKeyboardMarkup([[button]])

@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from telegram import Bot, Message
+from telegram import Audio, Bot, Message, Video, VideoNote, Voice
 from telegram.error import BadRequest
 from telegram.warnings import PTBDeprecationWarning
 
@@ -70,34 +70,29 @@ def is_audio_document(mime: str | None, name: str | None) -> bool:
     return PurePath(name or "").suffix.lower() in AUDIO_SUFFIXES
 
 
+def _timed(
+    kind: str,
+    media: Voice | Audio | VideoNote | Video,
+    filename: str,
+    title: str | None = None,
+    performer: str | None = None,
+) -> Attachment:
+    """An attachment whose duration Telegram announces."""
+    return Attachment(kind, media.file_id, media.file_size, _duration(media), filename, title, performer)
+
+
 def find_attachment(message: Message | None) -> Attachment | None:
     """The recording in ``message`` (voice, audio, video note, video, audio document), if any."""
     if message is None:
         return None
     if v := message.voice:
-        return Attachment(
-            "voice", v.file_id, v.file_size, _duration(v), _filename(None, v.mime_type, "voice", ".ogg")
-        )
+        return _timed("voice", v, _filename(None, v.mime_type, "voice", ".ogg"))
     if a := message.audio:
-        return Attachment(
-            "audio",
-            a.file_id,
-            a.file_size,
-            _duration(a),
-            _filename(a.file_name, a.mime_type, "audio", ".mp3"),
-            a.title,
-            a.performer,
-        )
+        return _timed("audio", a, _filename(a.file_name, a.mime_type, "audio", ".mp3"), a.title, a.performer)
     if n := message.video_note:
-        return Attachment("video_note", n.file_id, n.file_size, _duration(n), "video_note.mp4")
+        return _timed("video_note", n, "video_note.mp4")
     if vid := message.video:
-        return Attachment(
-            "video",
-            vid.file_id,
-            vid.file_size,
-            _duration(vid),
-            _filename(vid.file_name, vid.mime_type, "video", ".mp4"),
-        )
+        return _timed("video", vid, _filename(vid.file_name, vid.mime_type, "video", ".mp4"))
     if (d := message.document) and is_audio_document(d.mime_type, d.file_name):
         return Attachment(
             "document", d.file_id, d.file_size, None, _filename(d.file_name, d.mime_type, "audio", ".bin")

@@ -10,12 +10,9 @@ from __future__ import annotations
 from telegram import Message, Update
 from telegram.error import TelegramError
 from telegram.ext import (
-    Application,
     ApplicationHandlerStop,
-    BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     MessageHandler,
     TypeHandler,
     filters,
@@ -23,16 +20,15 @@ from telegram.ext import (
 
 from adapters.common import actions
 from adapters.common.requests import AUDIO_SUFFIXES
+from adapters.telegram import texts
 from adapters.telegram.admin import AdminHandlers
-from adapters.telegram.context import BotDeps, log, reply
+from adapters.telegram.context import App, BotDeps, Context, Handler, log, reply
 from adapters.telegram.user import UserHandlers
-from core import messages
 
-Context = ContextTypes.DEFAULT_TYPE
 
 # New messages only: an *edited* voice note or command must not trigger a second search.
 NEW = filters.UpdateType.MESSAGE
-AUDIO_DOCUMENT = filters.Document.AUDIO
+AUDIO_DOCUMENT: filters.BaseFilter = filters.Document.AUDIO
 for _suffix in sorted(AUDIO_SUFFIXES):
     AUDIO_DOCUMENT = AUDIO_DOCUMENT | filters.Document.FileExtension(_suffix[1:])
 RECORDING = filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | AUDIO_DOCUMENT
@@ -61,13 +57,13 @@ class Router:
         self.user = UserHandlers(deps, self.admin)
         u, a = self.user, self.admin
         # Handlers that make the bot download and search (or store): these are rate-limited.
-        self.work: list[BaseHandler] = [
+        self.work: list[Handler] = [
             CommandHandler("hum", u.hum, filters=NEW),
             MessageHandler(NEW & ADD_CAPTION & (RECORDING | filters.VIDEO), a.add_caption),
             MessageHandler(NEW & filters.ChatType.PRIVATE & (RECORDING | filters.VIDEO), u.recording),
             MessageHandler(NEW & filters.ChatType.GROUPS & RECORDING & REPLY_TO_BOT, u.recording),
         ]
-        self.handlers: list[BaseHandler] = [
+        self.handlers: list[Handler] = [
             CommandHandler("start", u.start, filters=NEW),
             CommandHandler("help", u.help, filters=NEW),
             CommandHandler("add", a.add_command, filters=NEW),
@@ -80,7 +76,7 @@ class Router:
             CallbackQueryHandler(u.button),
         ]
 
-    def install(self, app: Application) -> None:
+    def install(self, app: App) -> None:
         app.add_handler(TypeHandler(Update, self.gate), group=-1)
         app.add_handlers(self.handlers, group=0)
         app.add_error_handler(self.on_error)
@@ -104,7 +100,7 @@ class Router:
         if decision.allowed:
             return
         log.info("rate-limited user %s (retry in %.0f s)", user.id, decision.retry_after_s)
-        text = messages.t("rate_limited", self.deps.lang_of(update), seconds=max(1.0, decision.retry_after_s))
+        text = texts.t("rate_limited", self.deps.lang_of(update), seconds=max(1.0, decision.retry_after_s))
         if update.callback_query is not None:
             await update.callback_query.answer(text, show_alert=True)  # every query is answered
         elif decision.notify and update.effective_message is not None:
@@ -117,11 +113,15 @@ class Router:
         log.error("error while handling an update (%s)", _describe(update), exc_info=context.error)
         if not isinstance(update, Update):
             return
-        text = messages.t("error_internal", self.deps.lang_of(update))
+        text = texts.t("error_internal", self.deps.lang_of(update))
         try:
             if update.callback_query is not None:
                 await update.callback_query.answer(text, show_alert=True)
-            elif update.effective_message is not None and update.effective_chat.type == "private":
+            elif (
+                update.effective_message is not None
+                and update.effective_chat is not None
+                and update.effective_chat.type == "private"
+            ):
                 await reply(update.effective_message, text)
         except TelegramError as e:  # e.g. the network is what failed; the log has it
             log.warning("could not tell the user about the error: %s", e)

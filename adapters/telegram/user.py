@@ -5,27 +5,27 @@ from __future__ import annotations
 from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes
 
 from adapters.common import actions, error_text, format_response, precheck
+from adapters.telegram import texts
 from adapters.telegram.admin import AdminHandlers
 from adapters.telegram.context import (
     CLIP_FORMAT,
     BotDeps,
+    Context,
+    callback_of,
     chat_action,
     clip_caption,
     log,
+    message_of,
     reply,
     send_clip,
     source_of,
 )
 from adapters.telegram.keyboards import results_keyboard
 from adapters.telegram.media import Attachment, download, find_attachment
-from core import messages
 from core.errors import HumbotError
 from core.types import Clip, SearchResponse
-
-Context = ContextTypes.DEFAULT_TYPE
 
 
 class UserHandlers:
@@ -35,12 +35,12 @@ class UserHandlers:
 
     # -- commands -------------------------------------------------------------------------
     async def start(self, update: Update, context: Context) -> None:
-        await reply(update.effective_message, messages.t("start", self.deps.lang_of(update)))
+        await reply(message_of(update), texts.t("start", self.deps.lang_of(update)))
 
     async def help(self, update: Update, context: Context) -> None:
         lang = self.deps.lang_of(update)
         limits = self.deps.service.limits
-        text = messages.t(
+        text = texts.t(
             "telegram_help",
             lang,
             min_seconds=limits.min_query_seconds,
@@ -48,29 +48,29 @@ class UserHandlers:
             max_mb=limits.max_upload_mb,
         )
         if self.deps.is_admin(update.effective_user):
-            text += "\n\n" + messages.t("telegram_help_admin", lang)
-        await reply(update.effective_message, text)
+            text += "\n\n" + texts.t("telegram_help_admin", lang)
+        await reply(message_of(update), text)
 
     async def hum(self, update: Update, context: Context) -> None:
         """``/hum`` as a reply to a recording (the group gesture; works in private chats too)."""
-        message = update.effective_message
+        message = message_of(update)
         target = message.reply_to_message
-        if find_attachment(target) is None:
-            await reply(message, messages.t("telegram_hum_usage", self.deps.lang_of(update)))
+        if target is None or find_attachment(target) is None:
+            await reply(message, texts.t("telegram_hum_usage", self.deps.lang_of(update)))
             return
         await self.answer_recording(update, context, request=message, recording=target)
 
     async def recording(self, update: Update, context: Context) -> None:
         """A recording sent in a private chat, or replying to the bot in a group."""
-        message = update.effective_message
+        message = message_of(update)
         await self.answer_recording(update, context, request=message, recording=message)
 
     async def hint(self, update: Update, context: Context) -> None:
         """Anything else in a private chat: say what to send (every message gets an answer)."""
-        message = update.effective_message
+        message = message_of(update)
         lang = self.deps.lang_of(update)
         has_media = message.effective_attachment is not None
-        await reply(message, messages.t("audio_not_audio" if has_media else "send_voice_hint", lang))
+        await reply(message, texts.t("audio_not_audio" if has_media else "send_voice_hint", lang))
 
     # -- the search -----------------------------------------------------------------------
     async def answer_recording(
@@ -82,7 +82,7 @@ class UserHandlers:
         lang = deps.lang_of(update)
         attachment = find_attachment(recording)
         if attachment is None:
-            await reply(request, messages.t("audio_not_audio", lang))
+            await reply(request, texts.t("audio_not_audio", lang))
             return
         try:  # before downloading anything: size and duration as announced, and room to work
             precheck(deps.service, size_bytes=attachment.file_size, duration_s=attachment.duration_s)
@@ -97,7 +97,7 @@ class UserHandlers:
         self, update: Update, context: Context, *, request: Message, attachment: Attachment, lang: str
     ) -> None:
         deps, bot = self.deps, context.bot
-        status = await reply(request, messages.t("listening", lang))
+        status = await reply(request, texts.t("listening", lang))
         try:
             async with chat_action(bot, request.chat, ChatAction.TYPING):
                 data = await download(bot, attachment, limit_mb=deps.service.limits.max_upload_mb)
@@ -140,7 +140,7 @@ class UserHandlers:
     # -- buttons --------------------------------------------------------------------------
     async def button(self, update: Update, context: Context) -> None:
         """Every callback query is answered — with the result, or with why there is none."""
-        query = update.callback_query
+        query = callback_of(update)
         lang = self.deps.lang_of(update)
         action = actions.decode(query.data)
         try:
@@ -150,13 +150,13 @@ class UserHandlers:
                 await self.deps.service.feedback(
                     action.query_id, action.song_id, correct=False, user=source_of(query.from_user)
                 )
-                await query.answer(messages.t("feedback_thanks", lang))
+                await query.answer(texts.t("feedback_thanks", lang))
             elif isinstance(action, actions.SongsPage):
                 await self.admin.page(update, context, query, action, lang)
             elif isinstance(action, actions.KeepVersion):
                 await self.admin.keep_version(update, context, query, action, lang)
             else:
-                await query.answer(messages.t("button_expired", lang), show_alert=True)
+                await query.answer(texts.t("button_expired", lang), show_alert=True)
         except Exception as e:
             text = error_text(e, lang, logger=log, what="button")
             try:

@@ -14,7 +14,8 @@ import logging
 
 from aiohttp import web
 from telegram import Update
-from telegram.ext import Application
+
+from adapters.telegram.context import App
 
 log = logging.getLogger("adapters.telegram.webhook")
 
@@ -22,7 +23,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 class WebhookServer:
-    def __init__(self, app: Application, *, listen: str, port: int, path: str, secret: str | None) -> None:
+    def __init__(self, app: App, *, listen: str, port: int, path: str, secret: str | None) -> None:
         self.app = app
         self.listen, self.port, self.path = listen, port, path or "/"
         self.secret = secret

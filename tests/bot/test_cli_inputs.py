@@ -66,3 +66,18 @@ def test_an_admin_is_told_when_a_long_song_was_cut_and_titles_stay_one_row(confi
     assert len(listed) == 1
     title = listed[0].split("\t")[1]
     assert title.startswith("Line one line two y") and len(title) == 200 and "\u202e" not in title
+
+
+def test_folder_import_takes_what_chat_uploads_take(tmp_path: Path) -> None:
+    """``songs import`` and the chat adapters judge files by one list (core.audio.AUDIO_SUFFIXES):
+    video containers (.mov, .mkv) are imported, as chat uploads always were."""
+    from adapters.common.requests import AUDIO_SUFFIXES as CHAT_SUFFIXES
+    from bot.cli import audio_files
+
+    names = ["a.mov", "b.MKV", "c.aif", "nested/d.wma", "e.amr", "f.3gp", "g.mka", "notes.txt", "cover.jpg"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert [p.relative_to(tmp_path).as_posix() for p in audio_files(tmp_path)] == [
+        "a.mov", "b.MKV", "c.aif", "e.amr", "f.3gp", "g.mka", "nested/d.wma"]
+    assert {p.suffix.lower() for p in audio_files(tmp_path)} <= CHAT_SUFFIXES

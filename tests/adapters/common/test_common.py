@@ -19,7 +19,6 @@ from adapters.common import (
     format_songs_page,
     format_stats,
     parse_title_artist,
-    pick_lang,
     precheck,
 )
 from adapters.common import actions
@@ -230,9 +229,3 @@ def test_error_text_shows_humbot_errors_and_hides_bugs(caplog: pytest.LogCapture
         text = error_text(KeyError("secret internals"), "en", logger=log, what="search")
     assert text == "Something went wrong on my side. Please try again." and "secret" not in text
     assert caplog.records[-1].exc_info[0] is KeyError
-
-
-@pytest.mark.parametrize(("code", "default", "lang"), [("zh-hans", "en", "zh"), ("zh_CN", "en", "zh"),
-                                                       ("de", "zh", "en"), (None, "zh", "zh"), ("", "en", "en")])
-def test_pick_lang(code, default, lang) -> None:
-    assert pick_lang(code, default) == lang

@@ -21,7 +21,8 @@ from discord_support import FaultyIndex  # noqa: E402
 from fake_discord import ADMIN_ROLE, ADMIN_USER, GUILD_ID, FakeDiscord  # noqa: E402
 
 from adapters.discord import DiscordAdapter  # noqa: E402
-from bot.config import DiscordConfig, parse_config  # noqa: E402
+from adapters.discord.config import DiscordConfig  # noqa: E402
+from bot.config import parse_config  # noqa: E402
 from bot.wiring import build_service  # noqa: E402
 from core.service import HumService  # noqa: E402
 
@@ -41,7 +42,7 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 async def service(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HumService]:
     svc = build_service(parse_config({"embedders": {"panns": {"enabled": False}}},
                                      data_dir=tmp_path_factory.mktemp("discord-svc")))
-    svc.index = FaultyIndex(svc.index)
+    svc.backends.index = FaultyIndex(svc.index)
     await svc.start()
     for seed, (title, artist) in CATALOG.items():
         await svc.add_song(encode(tune(seed), "flac"), filename=f"{title}.flac", title=title, artist=artist,

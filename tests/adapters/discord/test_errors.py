@@ -103,15 +103,15 @@ async def test_backend_failure_says_temporarily_unavailable(fake: FakeDiscord, a
 async def test_full_work_queue_says_busy(fake: FakeDiscord, adapter: DiscordAdapter,
                                          service: HumService) -> None:
     limits = service.limits
-    service.limits = limits.model_copy(update={"max_queued": 0})  # every job finds the queue full
+    service.admission.limits = limits.model_copy(update={"max_queued": 0})  # every job finds the queue full
     try:
         reply = await _hum(fake, attachment(fake, "voice-message.ogg", voice_note(1, 0.0, 8.0), "audio/ogg"))
     finally:
-        service.limits = limits
+        service.admission.limits = limits
     assert reply.text() == "I'm busy with other songs right now — please try again in a moment."
 
 
-async def test_per_user_cooldown_is_answered_by_the_trees_error_handler(
+async def test_per_user_limit_is_answered_with_slow_down(
         fake: FakeDiscord, adapter: DiscordAdapter, service: HumService) -> None:
     user = new_user_id()
     big = attachment(fake, "big.ogg", b"OggS", "audio/ogg", size=30 * MB)  # refused cheaply, still counted
@@ -126,8 +126,9 @@ async def test_per_user_cooldown_is_answered_by_the_trees_error_handler(
     assert "`/hum`" in other.text()
 
 
-@pytest.mark.parametrize("locale", ["zh-CN", "zh-TW"])
-async def test_errors_are_localised(fake: FakeDiscord, adapter: DiscordAdapter, locale: str) -> None:
+@pytest.mark.parametrize(("locale", "text"), [("zh-CN", "文件大小为 25.0 MB，上限是 20 MB。"),
+                                             ("zh-TW", "檔案大小為 25.0 MB，上限是 20 MB。")])
+async def test_errors_are_localised(fake: FakeDiscord, adapter: DiscordAdapter, locale: str, text: str) -> None:
     att = attachment(fake, "concert.ogg", b"OggS", "audio/ogg", size=25 * MB)
     reply = await _hum(fake, att, locale=locale)
-    assert reply.text().startswith("文件大小为 25.0 MB，上限是 20 MB。")
+    assert reply.text().startswith(text)

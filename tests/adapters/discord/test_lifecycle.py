@@ -18,7 +18,7 @@ from fake_discord import (
 )
 
 from adapters.discord import DiscordAdapter, sync_global_commands
-from bot.config import DiscordConfig
+from adapters.discord.config import DiscordConfig
 from core.service import HumService
 
 COMMANDS = {"hum", "help", "addsong", "removesong", "songs", "stats", "Find this song"}
@@ -40,10 +40,12 @@ async def test_start_syncs_localised_commands_to_the_test_guilds_only(fake: Fake
 
     hum = commands["hum"]
     assert hum["description_localizations"]["zh-CN"] == "根据哼唱、演唱或播放的录音识别歌曲"
+    assert hum["description_localizations"]["zh-TW"] == "從哼唱、演唱或播放的錄音辨識歌曲"
     [recording] = hum["options"]
     assert (recording["name"], recording["type"], recording["required"]) == ("recording", 11, True)
     menu = commands["Find this song"]
     assert menu["type"] == 3 and menu["name_localizations"]["zh-CN"] == "识别这首歌"
+    assert menu["name_localizations"]["zh-TW"] == "辨識這首歌"
     manage_guild = discord.Permissions(manage_guild=True).value
     for name in ("addsong", "removesong", "songs", "stats"):
         assert int(commands[name]["default_member_permissions"]) == manage_guild  # the UI hint

@@ -18,11 +18,13 @@ from fake_discord import (
     interact,
     is_answer,
     message,
+    message_menu,
     new_user_id,
     slash,
 )
 
 from adapters.common import actions
+from adapters.common import texts as common_texts
 from adapters.discord import DiscordAdapter
 from core import messages
 from core.service import HumService
@@ -89,6 +91,33 @@ async def test_play_buttons_are_rate_limited_per_user(fake: FakeDiscord, adapter
     # Another user, and an admin, are not held back by this one's presses.
     assert (await interact(fake, button_click(pressed, play, user_id=new_user_id()))).files
     assert (await interact(fake, button_click(pressed, play, user_id=ADMIN_USER))).files
+
+
+async def test_searches_and_play_presses_share_one_limit(fake: FakeDiscord, adapter: DiscordAdapter,
+                                                         service: HumService) -> None:
+    """The one limiter of adapters.common.ratelimit, as on Telegram: ▶ presses, /hum and "Find
+    this song" fill one bucket per user, each refusal gets the one "slow down" text, and admins
+    are not held back."""
+    song = (await service.list_songs())[0]
+    play = actions.encode(actions.Play(song.song_id, 0))
+    pressed = _with_play_button(play)
+    big = attachment(fake, "big.ogg", b"OggS", "audio/ogg", size=30 * 1024 * 1024)  # refused cheaply
+    user = new_user_id()
+    assert (await interact(fake, button_click(pressed, play, user_id=user))).files
+    for _ in range(service.limits.user_requests_per_minute - 1):
+        reply = await interact(fake, slash("hum", user_id=user, attachments={"recording": big}))
+        assert reply.text().startswith("That file is 30.0 MB")
+    slow = common_texts.t("rate_limited", "en", seconds=60).split(" in ")[0]
+    for refused in [
+        await interact(fake, slash("hum", user_id=user, attachments={"recording": big})),
+        await interact(fake, message_menu("Find this song", message([big]), user_id=user)),
+        await interact(fake, button_click(pressed, play, user_id=user)),
+    ]:
+        assert refused.kind == "callback" and refused.flags & EPHEMERAL
+        assert refused.text().startswith(slow + " in ") and not refused.files
+    for _ in range(service.limits.user_requests_per_minute + 1):  # admins: never "slow down"
+        reply = await interact(fake, slash("hum", user_id=ADMIN_USER, attachments={"recording": big}))
+        assert reply.text().startswith("That file is 30.0 MB")
 
 
 async def test_a_burst_from_one_user_is_refused_before_anything_is_downloaded(

@@ -172,6 +172,30 @@ async def test_per_user_rate_limit_explains_once_and_spares_others_and_admins(
     assert all(fake.replies_to(r)[0]["text"].startswith("That recording is only") for r in admins)
 
 
+async def test_play_presses_count_in_the_same_limit_as_recordings(bot: TelegramAdapter, fake: FakeBotAPI) -> None:
+    """The one limiter of adapters.common.ratelimit, as on Discord: a search and ▶ presses fill one
+    bucket per user (3 a minute here); past it a recording and a press both get "slow down"."""
+    user, chat = _private(fake, 6550)
+    request = fake.push_message(chat, user, fake.voice(hum(1), duration=10))  # 1
+    await final_reply(fake, request)
+
+    def with_play() -> dict | None:
+        return next((m for m in fake.replies_to(request) if "▶ 2" in str(m.get("reply_markup"))), None)
+
+    buttons = await fake.wait_for(with_play)
+    for _ in range(2):  # 2, 3
+        qid = fake.press(buttons, user, "▶ 2")
+        await fake.wait_for(lambda: fake.callbacks[qid]["answered"] or None)
+        assert not fake.callbacks[qid]["show_alert"]
+    refused = fake.push_message(chat, user, fake.voice(hum(1), duration=10))
+    assert (await final_reply(fake, refused))["text"].startswith(
+        "Slow down a little — you can send another recording in ")
+    qid = fake.press(buttons, user, "▶ 2")
+    await fake.wait_for(lambda: fake.callbacks[qid]["answered"] or None)
+    assert fake.callbacks[qid]["show_alert"]
+    assert fake.callbacks[qid]["text"].startswith("Slow down a little — you can send another recording in ")
+
+
 # PTB 22.8's own RetryAfter constructor reads its deprecated int ``retry_after``.
 @pytest.mark.filterwarnings("ignore:.*retry_after.*")
 async def test_telegram_flood_control_is_retried_and_the_answer_still_arrives(

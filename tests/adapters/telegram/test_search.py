@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 from audio_fixtures import encode, held_note
@@ -21,6 +23,14 @@ async def service(tmp_path_factory: pytest.TempPathFactory):
     svc = await make_service(tmp_path_factory.mktemp("tg-search"), [1, 2, 3, 4], limits={"max_query_seconds": 12})
     yield svc
     await svc.close()
+
+
+def _aiff(wav: bytes, tmp_path: Path) -> bytes:
+    """``wav`` re-encoded as AIFF by the real ffmpeg (its muxer seeks back: a file, not a pipe)."""
+    src, out = tmp_path / "in.wav", tmp_path / "out.aif"
+    src.write_bytes(wav)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c:a", "pcm_s16be", str(out)], check=True)
+    return out.read_bytes()
 
 
 def _offset_s(line: str) -> int:
@@ -111,14 +121,19 @@ async def test_a_long_note_is_cut_and_the_user_is_told(bot: TelegramAdapter, fak
     assert text.endswith("Only the first 12 seconds were used.")
 
 
-@pytest.mark.parametrize("kind", ["audio file", "audio document", "video note", "forwarded voice"])
-async def test_every_kind_of_recording_is_searched(bot: TelegramAdapter, fake: FakeBotAPI, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["audio file", "audio document", "aif document", "video note", "forwarded voice"])
+async def test_every_kind_of_recording_is_searched(bot: TelegramAdapter, fake: FakeBotAPI, kind: str,
+                                                   tmp_path: Path) -> None:
     user = fake.user(1010)
     chat = fake.private_chat(user)
     if kind == "audio file":
         content = fake.audio(hum(1, 3.0, fmt="mp3"), duration=10, file_name="humming.mp3")
     elif kind == "audio document":
         content = fake.document(hum(1, 3.0, fmt="m4a"), file_name="humming.m4a", mime="audio/mp4")
+    elif kind == "aif document":
+        # Taken for its suffix alone (core.audio.AUDIO_SUFFIXES, the list `songs import` uses too).
+        content = fake.document(_aiff(hum(1, 3.0, fmt="wav"), tmp_path), file_name="humming.aif",
+                                mime="application/octet-stream")
     elif kind == "video note":
         content = fake.video_note(hum(1, 3.0, fmt="mp4"), duration=10)
     else:
@@ -189,6 +204,18 @@ async def test_chinese_speakers_get_chinese_and_menus_exist_in_both_languages(
     assert default["hum"].startswith("Reply to a voice note") and chinese["hum"] == "回复一条语音来识别歌曲"
     admin_menu = fake.commands[('{"chat_id": 424242, "type": "chat"}', "")]
     assert {c["command"] for c in admin_menu} == {"start", "help", "hum", "add", "remove", "songs", "stats"}
+
+
+@pytest.mark.parametrize(("user_id", "code"), [(4101, "zh-hant"), (4102, "zh-tw"), (4103, "zh-hk")])
+async def test_traditional_chinese_speakers_get_traditional_chinese(bot: TelegramAdapter, fake: FakeBotAPI,
+                                                                    user_id: int, code: str) -> None:
+    user = fake.user(user_id, lang=code)
+    chat = fake.private_chat(user)
+    start = fake.push_message(chat, user, text="/start")
+    pdf = fake.push_message(chat, user, fake.document(b"%PDF-1.4 not a song", file_name="x.pdf",
+                                                      mime="application/pdf"))
+    assert (await final_reply(fake, start))["text"].startswith("你好！我能透過哼唱辨識歌曲。")
+    assert (await final_reply(fake, pdf))["text"].startswith("這看起來不是音訊。請傳送語音訊息或音訊檔案")
 
 
 async def test_start_help_and_hints(bot: TelegramAdapter, fake: FakeBotAPI) -> None:

@@ -10,7 +10,8 @@ from audio_fixtures import SR, encode, tune
 from fake_bot_api import TOKEN, FakeBotAPI
 
 from adapters.telegram import TelegramAdapter
-from bot.config import TelegramConfig, parse_config
+from adapters.telegram.config import TelegramConfig
+from bot.config import parse_config
 from bot.wiring import build_service
 from core.service import HumService
 
