@@ -249,7 +249,8 @@ class Catalog:
 
     def count(self) -> int:
         with self._db() as db:
-            return db.execute("SELECT COUNT(*) FROM songs").fetchone()[0]
+            n: int = db.execute("SELECT COUNT(*) FROM songs").fetchone()[0]
+            return n
 
     def versions_map(self) -> dict[str, str]:
         """``{version song_id: its primary's song_id}`` for every song that is a version (one query)."""

@@ -8,6 +8,7 @@ never reach users: adapters log them and show ``err.user_message(lang)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from core import messages
@@ -26,7 +27,7 @@ class HumbotError(Exception):
     def user_message(self, lang: str | None = "en") -> str:
         return messages.t(self.key, lang, **self.params)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., HumbotError], tuple[type[HumbotError], str, dict[str, Any]]]:
         # Rebuilt from its key and parameters (pickled across processes), not from its text.
         return _rebuild, (type(self), self.key, self.params)
 

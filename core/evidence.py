@@ -19,7 +19,9 @@ figures are in BENCHMARKS.md on the held-out split.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -32,6 +34,15 @@ VOICED = 0.5  # SwiftF0's calibrated voicing threshold
 MIN_NOTE_S = 0.10
 #: Two notes this close (semitones) are the same pitch sung a little off, not a step.
 SAME_PITCH = 0.6
+
+
+class Note(Protocol):
+    """A note of ``swift_f0.music.segment_notes``: from ``start`` to ``end`` (s), at ``pitch_hz``."""
+
+    start: float
+    end: float
+    pitch_hz: float
+
 
 # Reasons, as the CLI's JSON and the message catalogue name them.
 NO_TUNE = "no_tune"
@@ -104,12 +115,14 @@ def measure(samples: np.ndarray) -> QueryEvidence:
     The pitch track is the melody embedder's own (:func:`core.voice_pitch.shared`): in a search
     SwiftF0 runs once for both.
     """
+    from swift_f0 import PitchResult
     from swift_f0.music import segment_notes
 
     track = voice_pitch.shared().detect(samples, SAMPLE_RATE, fmin=FMIN_HZ, fmax=FMAX_HZ)
     voiced = (track.confidence >= VOICED) & (track.pitch_hz > 0)
     frame_s = float(track.timestamps[1] - track.timestamps[0]) if len(track.timestamps) > 1 else 0.016
-    notes = [n for n in segment_notes(track) if n.end - n.start >= MIN_NOTE_S]
+    # The shared tracker hands back SwiftF0's own result; PitchTrack is the protocol it meets.
+    notes = [n for n in segment_notes(cast(PitchResult, track)) if n.end - n.start >= MIN_NOTE_S]
     midi = np.array([69.0 + 12.0 * np.log2(n.pitch_hz / 440.0) for n in notes])
     return QueryEvidence(
         duration_s=len(samples) / SAMPLE_RATE,
@@ -167,7 +180,9 @@ def _step_sizes(midi: np.ndarray) -> int:
     return len(set(np.round(steps).astype(int).tolist()))
 
 
-def _note_frames(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: list):
+def _note_frames(
+    times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: Sequence[Note]
+) -> Iterator[tuple[float, np.ndarray, np.ndarray]]:
     """Per note: (its pitch, the MIDI of its voiced frames smoothed over one vibrato cycle, their times).
 
     Vibrato (4–7 Hz, up to ±1 semitone in real singing) swings around the note; a moving
@@ -192,7 +207,7 @@ def _chromatic_share(midi: np.ndarray) -> float:
     return float(np.mean(steps < 1.5)) if len(steps) else 0.0
 
 
-def _held_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: list) -> float:
+def _held_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: Sequence[Note]) -> float:
     if not voiced.any():
         return 0.0
     held = sum(
@@ -202,7 +217,7 @@ def _held_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: li
     return held / int(voiced.sum())
 
 
-def _glide_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: list) -> float:
+def _glide_share(times: np.ndarray, hz: np.ndarray, voiced: np.ndarray, notes: Sequence[Note]) -> float:
     """Share of note time in notes whose pitch slides by more than GLIDE_ST_PER_S.
 
     Spoken syllables glide (intonation falls or rises through each); sung and hummed notes are

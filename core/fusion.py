@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from core import calibration
 from core.settings import Gate
 from core.types import IndexHit
+
+#: A row of :func:`one_per_group`: any tuple whose first item is a song id.
+Row = TypeVar("Row", bound="tuple[str, *tuple[object, ...]]")
 
 
 @dataclass(frozen=True)
@@ -50,14 +54,14 @@ def convincing(
 
 
 def one_per_group(
-    rows: list[tuple], group_of: Mapping[str, str]
-) -> tuple[list[tuple], dict[str, tuple[str, ...]]]:
+    rows: list[Row], group_of: Mapping[str, str]
+) -> tuple[list[Row], dict[str, tuple[str, ...]]]:
     """Rows (song_id first, best first) with each group's best row only, and the other members of each kept row.
 
     Versions of one recording score alike (their windows are the same audio): counted apart, the
     second would be the first's runner-up, and the margin the confidence rests on would vanish.
     """
-    kept: list[tuple] = []
+    kept: list[Row] = []
     members: dict[str, list[str]] = {}
     first: dict[str, str] = {}  # group → its kept song
     for row in rows:
@@ -118,11 +122,12 @@ def fuse(
         offset = next((by_song[n][song_id].offset_s for n in order if song_id in by_song[n]), None)
         if song_id in bonus:  # a recording's match pins the passage exactly
             score, offset = score + bonus[song_id][0], bonus[song_id][1]
+        assert offset is not None  # each song is in a weighed embedder's hits or has a bonus
         scores = {n: by_song[n][song_id].score for n in used if song_id in by_song[n]}
         rows.append((song_id, score, offset, scores))
     rows.sort(key=lambda r: (-r[1], r[0]))
     rows, versions = one_per_group(rows, group_of or {})
-    out = []
+    out: list[Fused] = []
     n_songs = n_songs or len(rows)
     chance = [r[1] for r in rows[1 : calibration.NULL_RANKS]]  # what the catalog gives by chance
     for i, (song_id, score, offset, scores) in enumerate(rows):

@@ -36,7 +36,7 @@ def onnx_threads() -> int:
 
 def configure(workers: int) -> None:
     """Limit BLAS, OpenMP and torch to :data:`PER_JOB` thread each, for ``workers`` parallel jobs."""
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # ships no type information
 
     threadpool_limits(limits=PER_JOB)  # not a context: the limit stays
     if "torch" in sys.modules:  # loaded by the PANNs embedder; not imported here for nothing

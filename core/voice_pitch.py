@@ -13,6 +13,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
+from typing import Protocol
 
 import numpy as np
 
@@ -20,6 +21,21 @@ from core import threads as thread_budget
 
 #: Tracks kept: the queries of one batch of searches (MicroBatcher's max_batch is 8) fit twice.
 RECENT = 16
+
+
+class PitchTrack(Protocol):
+    """A pitch track as SwiftF0 gives it (``swift_f0.PitchResult``): per frame (all (frames,)),
+    ``timestamps`` (s), ``pitch_hz`` (Hz) and ``confidence`` (0 … 1)."""
+
+    timestamps: np.ndarray
+    pitch_hz: np.ndarray
+    confidence: np.ndarray
+
+
+class PitchDetector(Protocol):
+    """What tracks a voice: :class:`VoicePitch`, or ``swift_f0.SwiftF0`` itself."""
+
+    def detect(self, samples: np.ndarray, sample_rate: float, *, fmin: float, fmax: float) -> PitchTrack: ...
 
 
 class VoicePitch:
@@ -38,22 +54,24 @@ class VoicePitch:
         self._f0 = SwiftF0(threads=thread_budget.onnx_threads(), spin=False)
         self._run_lock = threading.Lock()  # one inference at a time on the shared session
         self._lock = threading.Lock()
-        self._recent: OrderedDict[bytes, Future] = OrderedDict()
+        self._recent: OrderedDict[bytes, Future[PitchTrack]] = OrderedDict()
 
-    def detect(self, samples: np.ndarray, sample_rate: float, *, fmin: float, fmax: float):
+    def detect(self, samples: np.ndarray, sample_rate: float, *, fmin: float, fmax: float) -> PitchTrack:
         key = hashlib.blake2b(
             np.ascontiguousarray(samples, np.float32).tobytes(),
             digest_size=16,
             person=f"{sample_rate:g}/{fmin:g}/{fmax:g}".encode()[:16],
         ).digest()
         with self._lock:
-            fut = self._recent.get(key)
-            owner = fut is None
-            if owner:
-                fut = self._recent[key] = Future()
+            found = self._recent.get(key)
+            owner = found is None
+            if found is None:
+                fut: Future[PitchTrack] = Future()
+                self._recent[key] = fut
                 while len(self._recent) > RECENT:
                     self._recent.popitem(last=False)
             else:
+                fut = found
                 self._recent.move_to_end(key)
         if owner:
             try:

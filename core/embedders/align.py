@@ -40,7 +40,8 @@ def _local(q: float, s: float) -> float:
     # Fold octave errors: d in [-6, 6). A product, not a division (the kernel's slowest step):
     # where the two round differently, |d| is 6 either way and the cost is CLIP.
     d = d - 12.0 * np.floor(d * (1.0 / 12.0) + 0.5)
-    return min(abs(d), CLIP)
+    cost: float = min(abs(d), CLIP)
+    return cost
 
 
 @njit(cache=True, nogil=True)  # nogil: the melody embedder aligns candidates on two threads

@@ -51,4 +51,5 @@ def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero). float32."""
     x = np.asarray(x, dtype=np.float32)
     norm = np.linalg.norm(x, axis=axis, keepdims=True)
-    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 1e-12)
+    unit: np.ndarray = np.divide(x, norm, out=np.zeros_like(x), where=norm > 1e-12)
+    return unit

@@ -82,7 +82,8 @@ class PitchPosterior:
 
     def run(self, windows: np.ndarray) -> np.ndarray:
         """The model on a batch of windows: (w, frames per window, N_BINS)."""
-        return self._session.run([self._output], {self._input: windows})[0]
+        out: np.ndarray = self._session.run([self._output], {self._input: windows})[0]
+        return out
 
     @staticmethod
     def assemble(outs: list[np.ndarray], n_frames: int) -> np.ndarray:

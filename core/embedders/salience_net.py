@@ -21,10 +21,14 @@ small matrix products, one per kernel offset.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 #: CQT frames (16 ms) averaged into one network frame: 64 ms, 15.6 frames per second.
 TIME_POOL = 4
@@ -45,7 +49,8 @@ def pool_frames(x: np.ndarray, factor: int = TIME_POOL) -> np.ndarray:
     pad = (-t) % factor
     if pad:
         x = np.concatenate([x, np.repeat(x[..., -1:], pad, axis=-1)], axis=-1)
-    return x.reshape(*x.shape[:-1], -1, factor).mean(axis=-1)
+    pooled: np.ndarray = x.reshape(*x.shape[:-1], -1, factor).mean(axis=-1)
+    return pooled
 
 
 def features(whitened_log_cqt: np.ndarray, posterior_on_grid: np.ndarray | None) -> np.ndarray:
@@ -122,10 +127,11 @@ class SalienceNet:
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         z = self.logits(x)
         z = np.exp(z - z.max(axis=0, keepdims=True))
-        return z / z.sum(axis=0, keepdims=True)
+        p: np.ndarray = z / z.sum(axis=0, keepdims=True)
+        return p
 
 
-def torch_module():
+def torch_module() -> torch.nn.Module:
     """The same network as a torch module (training, and the test that both agree); the
     state dict's ``convs.K.*`` are :class:`SalienceNet`'s ``convK.*``."""
     import torch
@@ -153,7 +159,7 @@ def torch_module():
     return Net()
 
 
-def save_torch(model, path: Path) -> None:
+def save_torch(model: torch.nn.Module, path: Path) -> None:
     """Write a :func:`torch_module`'s weights as the ``.npz`` :class:`SalienceNet` loads."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k.replace("convs.", "conv"): v.detach().numpy() for k, v in model.state_dict().items()}

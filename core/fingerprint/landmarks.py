@@ -117,7 +117,8 @@ def log_spectrogram(samples: np.ndarray) -> np.ndarray:
     if len(x) < N_FFT:
         x = np.pad(x, (0, N_FFT - len(x)))
     _, _, z = signal.stft(x, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary=None, padded=False)
-    return 20 * np.log10(np.abs(z[LO_BIN:HI_BIN]) + 1e-6).astype(np.float32)
+    spec: np.ndarray = 20 * np.log10(np.abs(z[LO_BIN:HI_BIN]) + 1e-6).astype(np.float32)
+    return spec
 
 
 def peaks(spec_db: np.ndarray, per_second: int = PEAKS_PER_SECOND) -> tuple[np.ndarray, np.ndarray]:

@@ -239,7 +239,8 @@ def verify(
 
     def met(offsets: np.ndarray) -> np.ndarray:
         rows = qf[None, :] + offsets[:, None] - first
-        return occupied[rows, qb[None, :]].sum(1)
+        counts: np.ndarray = occupied[rows, qb[None, :]].sum(1)
+        return counts
 
     search = np.arange(-VERIFY_SEARCH, VERIFY_SEARCH + 1)
     near = int(met(offset_frames + search).max())

@@ -153,7 +153,8 @@ def _b64(v: np.ndarray) -> str:
 
 
 def _floats(v: np.ndarray) -> list[float]:
-    return np.asarray(v, dtype=np.float32).tolist()
+    floats: list[float] = np.asarray(v, dtype=np.float32).tolist()
+    return floats
 
 
 def song_document(

@@ -23,7 +23,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -355,6 +355,6 @@ def _segments(starts: list[float], blobs: list[bytes]) -> Segments:
     )
 
 
-def _in_tx(db: sqlite3.Connection, fn, *args) -> None:
+def _in_tx(db: sqlite3.Connection, fn: Callable[..., object], *args: object) -> None:
     with db:
         fn(db, *args)
