@@ -21,8 +21,8 @@ attributes (``admission``, ``backends``, ``library``, ``pipeline``) for tools th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, TypeVar, Unpack
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Unpack
 
 import numpy as np
 
@@ -62,8 +62,6 @@ __all__ = [
     "HumService",
     "ServiceStats",
 ]
-
-T = TypeVar("T")
 
 
 class HumService:
@@ -204,20 +202,3 @@ class HumService:
     async def index_stats(self) -> IndexStats:
         """The vector index's own figures (songs, vectors per embedder); raises when it is down."""
         return await self.backends.index.stats()
-
-    # -- kept for the tests that reach one step of the work -------------------------------
-    async def _run(self, fn: Callable[..., T], *args: Any, admitted: bool = False) -> T:
-        return await self.admission.run(fn, *args, admitted=admitted)
-
-    async def _sync(self) -> None:
-        await self.backends.sync()
-
-    def _decode_song(self, data: bytes, suffix: str) -> audio_mod.Audio:
-        return self.library.decode_song(data, suffix)
-
-    def _embed_song(self, samples32k: np.ndarray) -> dict[str, Segments]:
-        return self.library.embed_song(samples32k)
-
-    @staticmethod
-    def _landmarks(samples32k: np.ndarray) -> fp.Landmarks:
-        return Library.landmarks(samples32k)

@@ -23,7 +23,8 @@ T = TypeVar("T")
 class Admission:
     """The worker pool, its waiting count and the limits every part of the service reads.
 
-    ``limits`` lives here only: assigning ``service.limits`` changes them for every part at once.
+    ``limits`` lives here only: assigning ``service.admission.limits`` changes them for every part
+    at once.
     """
 
     def __init__(self, limits: LimitsConfig) -> None:

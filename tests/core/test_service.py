@@ -139,8 +139,8 @@ async def test_interrupted_import_is_reconciled_at_start(tmp_path: Path) -> None
     kept = (await svc.add_song(encode(tune(1), "flac"), filename="kept.flac")).song
     # Simulate the crash window: file stored and vectors indexed, catalog commit never happened.
     data = encode(tune(2), "flac")
-    decoded = svc._decode_song(data, ".flac")
-    segments = svc._embed_song(decoded.samples)
+    decoded = svc.library.decode_song(data, ".flac")
+    segments = svc.library.embed_song(decoded.samples)
     from core.catalog import new_song, sha256_of
 
     ghost = new_song(sha256=sha256_of(data), ext=".flac", title="ghost", artist=None, duration_s=1.0,
@@ -210,7 +210,7 @@ async def test_busy_when_the_work_queue_is_full(tmp_path: Path) -> None:
     await svc.start()
     gate = threading.Event()
     try:
-        blocker = asyncio.ensure_future(svc._run(gate.wait, 30))  # occupies the only slot
+        blocker = asyncio.ensure_future(svc.admission.run(gate.wait, 30))  # occupies the only slot
         await asyncio.sleep(0.05)
         with pytest.raises(Busy) as info:
             await svc.search(voice_note(1, 0.0, 5.0), filename="q.ogg")

@@ -72,7 +72,7 @@ async def test_fingerprints_of_an_interrupted_import_are_removed_at_start(tmp_pa
     svc = build_service(cfg)
     await svc.start()
     kept = (await svc.add_song(encode(tune(1), "flac"), filename="kept.flac")).song
-    await svc.fingerprints.add("ghost", svc._landmarks(audio.Audio(tune(4), SR).resampled(32000).samples))
+    await svc.fingerprints.add("ghost", svc.library.landmarks(audio.Audio(tune(4), SR).resampled(32000).samples))
     await svc.close()
     svc2 = build_service(cfg)
     await svc2.start()

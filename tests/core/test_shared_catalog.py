@@ -122,8 +122,8 @@ async def test_one_file_added_by_two_processes_at_once_is_added_once(tmp_path: P
         assert sorted(r.created for r in results) == [False, True]
         assert results[0].song.song_id == results[1].song.song_id
         assert await one.count_songs() == 1
-        await one._sync()
-        await two._sync()
+        await one.backends.sync()
+        await two.backends.sync()
         assert await one.index.song_ids() == await two.index.song_ids() == {results[0].song.song_id}
     finally:
         await one.close()

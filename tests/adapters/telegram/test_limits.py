@@ -136,7 +136,7 @@ async def test_busy_service_says_try_again_in_a_moment_and_nothing_is_lost(
     user, chat = _private(fake, 6400)
     release = threading.Event()
     # Fill the service's work queue (one worker, two slots) the way long jobs would.
-    blockers = [asyncio.ensure_future(service._run(release.wait, 60)) for _ in range(2)]
+    blockers = [asyncio.ensure_future(service.admission.run(release.wait, 60)) for _ in range(2)]
     try:
         await asyncio.sleep(0.05)
         busy = fake.push_message(chat, user, fake.voice(hum(1), duration=10))
