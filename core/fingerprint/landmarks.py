@@ -9,7 +9,7 @@ it. A recording matches a song when many of its hashes are in the song *at one c
 offset* (:mod:`core.fingerprint.matching`).
 
 Units: frames of :data:`HOP` samples at :data:`SAMPLE_RATE` Hz (:data:`FRAME_RATE` a second);
-bins of ``SAMPLE_RATE / N_FFT`` Hz (15.6 Hz). Every constant below was chosen on the fit split
+bins of ``SAMPLE_RATE / N_FFT`` Hz (7.8 Hz). Every constant below was chosen on the fit split
 of the real-music bench (``bench/bench_fingerprint.py``; BENCHMARKS.md §6).
 """
 
@@ -24,16 +24,24 @@ from scipy import ndimage, signal
 #: 8 kHz keeps 0–4 kHz: what a phone's microphone, a loudspeaker's band (≈ 200 Hz–6 kHz) and a
 #: 16 kb/s Opus voice note all keep, and a quarter of the work of 32 kHz.
 SAMPLE_RATE = 8000
-N_FFT = 512  # 64 ms windows, 15.6 Hz bins
-HOP = 128  # 16 ms frames: offsets to within a frame, and peaks of short notes kept apart
-FRAME_RATE = SAMPLE_RATE / HOP  # 62.5 frames a second
+#: 128 ms windows (7.8 Hz bins) every 32 ms. Of a song's hashes, a phone recording in a room at
+#: 10 dB kept 11.1 % with these against 6.4 % with 64 ms windows every 16 ms (at 0 dB: 2.8 against
+#: 1.2 %; 16 fit-split tracks, 10 s each, through each stage of the phone alone: the room alone
+#: 17.6 against 13.9 %, Opus at 12 kb/s 22.4 against 15.3 %): a longer window holds a note's
+#: partials through the room's smearing and the codec's noise, and a coarser frame keeps a peak
+#: in its frame when reverberation moves it a little. 128 ms every 16 ms kept 7.1 %, 256 ms every
+#: 32 ms 9.3 %, 64 ms every 32 ms 9.8 % (``/tmp``-only lab, BENCHMARKS.md §6).
+N_FFT = 1024
+HOP = 256
+FRAME_RATE = SAMPLE_RATE / HOP  # 31.25 frames a second
 #: Bins kept: 250 Hz–3.9 kHz. A phone's loudspeaker path removes most of what is below (and the
 #: bass peaks that survive are the room's resonances, not the song's).
-LO_BIN, HI_BIN = 16, 250
+LO_BIN, HI_BIN = 32, 500
 #: A peak is the maximum of a neighbourhood of ±PEAK_BINS × ±PEAK_FRAMES (±156 Hz, ±96 ms): dense
-#: enough for short clips, sparse enough that each peak is a stable, loud point.
-PEAK_BINS = 10
-PEAK_FRAMES = 6
+#: enough for short clips, sparse enough that each peak is a stable, loud point (±160 ms kept
+#: 8.9 % in the lab above, ±94 Hz 12.2 % at 10 dB but 2.6 % at 0 dB).
+PEAK_BINS = 20
+PEAK_FRAMES = 3
 #: Peaks kept per second of audio, the loudest above their local background (the rest are what
 #: noise, a room and a codec move first).
 PEAKS_PER_SECOND = 30
@@ -44,7 +52,7 @@ FLOOR_DB = 70.0
 #: against the 1e-6 floor of the logarithm made thousands.
 ABS_FLOOR_DB = -100.0
 #: Each anchor peak is paired with up to FANOUT peaks of its target zone: DT_MIN–DT_MAX frames
-#: later (16 ms–1 s), within ±DF_MAX bins (±0.98 kHz).
+#: later (32 ms–1 s), within ±DF_MAX bins (±0.99 kHz).
 FANOUT = 5
 #: Query-side landmarks: as dense as the songs' (60 peaks a second and a fan-out of 10 found no
 #: more on the fit split), each pair also looked up one frame shorter and longer (QUERY_DT_SPREAD:
@@ -54,31 +62,36 @@ QUERY_PEAKS_PER_SECOND = 30
 QUERY_FANOUT = 5
 QUERY_DT_SPREAD = 1
 QUERY_DF_SPREAD = 0
-DT_MIN, DT_MAX = 1, 63
-DF_MAX = 63
+DT_MIN, DT_MAX = 1, 31
+DF_MAX = 127
 #: Playback speeds a query is tried at (a DJ's pitch fader, a tape, a sped-up video), the song's
-#: own first: each resampled variant's hashes are looked up too. ±2 % moves a 1 kHz peak by 1.3
-#: bins and a 1 s pair by 1.2 frames, which no hash survives; 1 % steps leave at most 0.5 %. The
+#: own first: each resampled variant's hashes are looked up too. ±2 % moves a 1 kHz peak by 2.6
+#: bins, which no hash survives; 1 % steps leave at most 0.5 % (0.6 bins at 1 kHz). The
 #: service looks up the other speeds only when the first answered nothing (they are 4× its lookups:
 #: at 1,000 songs all five take p95 972 ms against 433 ms, BENCHMARKS.md §6).
 SPEEDS = (1.0, 0.98, 0.99, 1.01, 1.02)
-#: Quantisation of a hash's frequencies (bins) and time difference (frames). Coarser hashes survive
+#: Quantisation of a hash's frequencies (bins) and time difference (frames), measured with the
+#: earlier 64 ms windows every 16 ms (so 2 bins there are 4 here). Coarser hashes survive
 #: a room better (3 × 3: 68.6 % of fit-split recordings at rank 1, against 52.1 % exact) but are
 #: few (70k values: 90 songs' postings per hash at 166 songs, so 10 s took seconds to vote on);
 #: exact hashes with the query's neighbours looked up (QUERY_DT_SPREAD) found 58.6 % and keep
 #: posting lists short.
 F_QUANT = 1
 DT_QUANT = 1
-#: Hash layout: anchor bin / F_QUANT (8 bits) | bin difference / F_QUANT + 64 (7 bits) |
-#: time difference / DT_QUANT (6 bits).
-HASH_BITS = 21
+#: Hash layout, low bits first: time difference / DT_QUANT | bin difference / F_QUANT + DF_BIAS |
+#: anchor bin / F_QUANT, each field as wide as its range needs (5 + 8 + 9 = 22 bits).
+DT_FIELD_BITS = int(DT_MAX // DT_QUANT).bit_length()
+DF_BIAS = -((-DF_MAX) // F_QUANT) + 1  # bin differences from -DF_MAX stay > 0
+DF_FIELD_BITS = int(DF_MAX // F_QUANT + DF_BIAS).bit_length()
+ANCHOR_FIELD_BITS = int((HI_BIN - LO_BIN - 1) // F_QUANT).bit_length()
+HASH_BITS = DT_FIELD_BITS + DF_FIELD_BITS + ANCHOR_FIELD_BITS
 
 
 #: Peaks a second of the *constellation* kept beside the hashes: the points that verification
 #: (:func:`core.fingerprint.matching.verify`) checks a voted alignment on. Every local maximum
-#: there is (the ±PEAK_BINS × ±PEAK_FRAMES neighbourhoods allow ≈ 50 a second); on the fit
-#: split 60 (all of them) left fit negatives' best z at 5.3 against 5.7 with the hash peaks'
-#: 30, and 100 a second of smaller neighbourhoods (±5 bins × ±3 frames) was worse (true songs'
+#: there is (the ±PEAK_BINS × ±PEAK_FRAMES neighbourhoods allow ≈ 41 a second). With the earlier
+#: 64 ms windows on the fit split, 60 (all of them) left fit negatives' best z at 5.3 against 5.7
+#: with the hash peaks' 30, and 100 a second of smaller neighbourhoods was worse (true songs'
 #: median z 9.8 against 11.1): small maxima are what noise moves.
 CONSTELLATION_PEAKS_PER_SECOND = 60
 
@@ -181,9 +194,13 @@ def pair_hashes(frames: np.ndarray, bins: np.ndarray, fanout: int = FANOUT) -> t
     valid &= np.cumsum(valid, axis=1) <= fanout
     a, k = np.nonzero(valid)
     f1 = (bins[a] // F_QUANT).astype(np.uint32)
-    dfq = np.floor_divide(df[a, k] + F_QUANT // 2, F_QUANT) + 64
+    dfq = np.floor_divide(df[a, k] + F_QUANT // 2, F_QUANT) + DF_BIAS
     dtq = (dt[a, k] + DT_QUANT // 2) // DT_QUANT
-    h = (f1 << 13) | (dfq.astype(np.uint32) << 6) | dtq.astype(np.uint32)
+    h = (
+        (f1 << (DT_FIELD_BITS + DF_FIELD_BITS))
+        | (dfq.astype(np.uint32) << DT_FIELD_BITS)
+        | dtq.astype(np.uint32)
+    )
     return h, frames[a].astype(np.int32)
 
 
@@ -194,15 +211,16 @@ def _spread(h: np.ndarray, anchors: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     neighbours on the query side keeps the index's hashes exact (specific, so short posting lists)
     and finds the moved pairs too.
     """
-    dt = (h & 63).astype(np.int64)
-    df = ((h >> 6) & 127).astype(np.int64)
+    dt = (h & ((1 << DT_FIELD_BITS) - 1)).astype(np.int64)
+    df = ((h >> DT_FIELD_BITS) & ((1 << DF_FIELD_BITS) - 1)).astype(np.int64)
     hs, ts = [h], [anchors]
     for ddt in range(-QUERY_DT_SPREAD, QUERY_DT_SPREAD + 1):
         for ddf in range(-QUERY_DF_SPREAD, QUERY_DF_SPREAD + 1):
             if ddt == 0 and ddf == 0:
                 continue
-            ok = (dt + ddt >= DT_MIN) & (dt + ddt <= DT_MAX // DT_QUANT) & (df + ddf >= 0) & (df + ddf <= 127)
-            hs.append((h[ok].astype(np.int64) + ddt + (ddf << 6)).astype(np.uint32))
+            ok = (dt + ddt >= DT_MIN) & (dt + ddt <= DT_MAX // DT_QUANT)
+            ok &= (df + ddf >= 0) & (df + ddf < 1 << DF_FIELD_BITS)
+            hs.append((h[ok].astype(np.int64) + ddt + (ddf << DT_FIELD_BITS)).astype(np.uint32))
             ts.append(anchors[ok])
     return np.concatenate(hs), np.concatenate(ts)
 

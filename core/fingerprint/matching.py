@@ -11,7 +11,8 @@ evidence (one peak that happens to sit on the song's spectrum would otherwise vo
 Rejection (:func:`accepted`): the best song's aligned anchors against two yardsticks — an
 absolute floor (:data:`MIN_ALIGNED`), and the best *other* song's alignment, which is what
 chance gives this very query in this very catalog (a sustained tone, a drum loop or a genre's
-stock sounds collide with many songs at once; a bigger catalog raises the runner-up too).
+stock sounds collide with many songs at once; a bigger catalog raises the runner-up too) — and
+the top song's peaks at the voted offset, which must agree (:data:`MIN_ANCHORED_Z`).
 
 A recording too degraded for that (a 3 s clip, a loud bar) can still be its song's: the candidates
 are then *verified* (:func:`verify`). Each of the best :data:`VERIFY_CANDIDATES` songs is checked
@@ -39,21 +40,32 @@ from scipy import stats
 
 from core.fingerprint.landmarks import FRAME_RATE, Landmarks
 
-#: Votes within ±TOL frames (±16 ms) of an offset count for it: peaks move by a frame under noise.
+#: Votes within ±TOL frames (±32 ms) of an offset count for it: peaks move by a frame under noise.
+#: (TOL = 0 halved the chance alignments but found fewer fit-split recordings under every rule.)
 TOL = 1
-#: An answer needs at least this many aligned query anchor frames, and RUNNER_UP_RATIO times the
-#: best other song's. Chosen on the fit split of the real-music bench (bench/bench_fingerprint.py):
-#: its negatives (unknown tracks, hums, tones, noise through the phone) aligned up to 17 anchors
-#: with some song, but never twice their runner-up; every rule with the ratio 2 and a floor of
-#: 5–13 accepted none of them and the most recordings (a plateau: the middle is taken).
-MIN_ALIGNED = 10
-RUNNER_UP_RATIO = 2.0
+#: An answer by the votes needs at least MIN_ALIGNED aligned query anchor frames, RUNNER_UP_RATIO
+#: times the best other song's, *and* the top song's peaks at that offset must stand at least
+#: MIN_ANCHORED_Z above chance (:func:`verify`). Votes alone are fooled by unrelated tracks that
+#: share a loop or a stock sound: on the fit split of the real-music bench
+#: (bench/bench_fingerprint.py --negatives 300) negatives aligned up to 29 anchors against a
+#: runner-up's 14, but their top song's peaks never stood above z 3.03 there, while the
+#: recordings the votes found had z ≥ 3.16 (95 % ≥ 5.1). MIN_ANCHORED_Z is that 3.03 plus 0.9,
+#: rounded up to a half (the rule of MIN_VERIFIED_Z). With it, the ratio 1.5 accepted no fit
+#: negative at any floor from 3 to 15 (1.25 did below 11), and floors 3–8 found the most fit
+#: recordings: the highest of them is taken. (The votes alone, 10 and twice the runner-up,
+#: accepted 2 fit negatives with these landmarks.)
+MIN_ALIGNED = 8
+RUNNER_UP_RATIO = 1.5
+MIN_ANCHORED_Z = 4.0
 #: Songs verified peak by peak (:func:`verify`): the best-aligned ten. On the fit split 93 % of
 #: recordings at 0–15 dB had their song among the top 5 of the votes, and every other one
 #: verified was beyond the top 30.
 VERIFY_CANDIDATES = 10
-#: A query peak meets a song peak within ±1 frame (16 ms) and ±1 bin (15.6 Hz), at the best of
-#: the offsets within ±VERIFY_SEARCH frames of the voted one (votes count within ±TOL of it).
+#: A query peak meets a song peak within ±VERIFY_FRAMES frames and ±VERIFY_BINS bins (±32 ms,
+#: ±7.8 Hz), at the best
+#: of the offsets within ±VERIFY_SEARCH frames of the voted one (votes count within ±TOL of it).
+VERIFY_FRAMES = 1
+VERIFY_BINS = 1
 VERIFY_SEARCH = 2
 #: The null: the same count at NULL_OFFSETS offsets evenly spread over ±NULL_SPAN_S of the voted
 #: one (each also the best of its ±VERIFY_SEARCH), so the null sees the song's own repeats and
@@ -63,10 +75,9 @@ NULL_OFFSETS = 300
 #: Accept the best verified candidate at ``z = (hits − median) / (1.4826 · MAD + 1)`` of at least
 #: this: the fit split's negatives' best z plus 0.9, rounded up to a half. Fit split of the
 #: real-music bench (bench/bench_fingerprint.py --negatives 300): its 360 negatives (unknown
-#: tracks, hums, tones and noise through the phone) reached at most 6.44 (60 of them had reached
-#: 5.64, which had given 6.5); at 7.5 the anchors and verification together found 90.0 % of the
-#: fit split's 0–15 dB, 6–15 s recordings (the anchors alone 84.3 %; 6.5: 91.4 %).
-MIN_VERIFIED_Z = 7.5
+#: tracks, hums, tones and noise through the phone) reached at most 7.65 with these landmarks
+#: (6.44 with the earlier 64 ms windows, which gave 7.5).
+MIN_VERIFIED_Z = 9.0
 #: Share of accepted alignments that named the right song on the fit split (every one of them:
 #: the confidence an accepted fingerprint answer carries into fusion).
 ACCEPTED_CONFIDENCE = 0.99
@@ -193,12 +204,25 @@ def accepted(hits: list[FingerprintHit]) -> FingerprintHit | None:
     """
     if not hits:
         return None
-    top = hits[0]
-    runner_up = hits[1].aligned if len(hits) > 1 else 0
-    if top.aligned >= MIN_ALIGNED and top.aligned >= RUNNER_UP_RATIO * runner_up:
-        return top
+    if anchors_decide(hits):
+        return hits[0]
     best = max(hits, key=lambda h: h.verified_z)
     return best if best.verified_z >= MIN_VERIFIED_Z else None
+
+
+def anchors_decide(hits: list[FingerprintHit]) -> bool:
+    """Do the most aligned song's anchors answer ``hits`` (most aligned first) on their own?
+
+    Enough aligned anchors, a lead over the runner-up, and that song's own peaks at the voted
+    offset (its ``verified_z``); the other candidates' verification is then not needed.
+    """
+    top = hits[0]
+    runner_up = hits[1].aligned if len(hits) > 1 else 0
+    return (
+        top.aligned >= MIN_ALIGNED
+        and top.aligned >= RUNNER_UP_RATIO * runner_up
+        and top.verified_z >= MIN_ANCHORED_Z
+    )
 
 
 def null_window(offset_frames: int, query_frames: int) -> tuple[int, int]:
@@ -230,11 +254,11 @@ def verify(
     first, last = null_window(offset_frames, q_end)
     keep = (sf >= first) & (sf <= last)
     sf, sb = sf[keep] - first, sb[keep]
-    n_bins = int(max(sb.max(initial=0), qb.max())) + 2
-    # The song's peaks dilated by the tolerance (±1 frame, ±1 bin): one lookup per query peak.
+    n_bins = int(max(sb.max(initial=0), qb.max())) + VERIFY_BINS + 1
+    # The song's peaks dilated by the tolerance: one lookup per query peak.
     occupied = np.zeros((last - first + 1, n_bins + 1), bool)
-    for df in (-1, 0, 1):
-        for db in (-1, 0, 1):
+    for df in range(-VERIFY_FRAMES, VERIFY_FRAMES + 1):
+        for db in range(-VERIFY_BINS, VERIFY_BINS + 1):
             occupied[np.clip(sf + df, 0, last - first), np.clip(sb + db, 0, n_bins)] = True
 
     def met(offsets: np.ndarray) -> np.ndarray:

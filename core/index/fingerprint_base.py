@@ -31,20 +31,21 @@ from core.fingerprint.matching import (
 
 #: Version of what a backend stores: bumped with the landmark layout (core.fingerprint.landmarks),
 #: so an index of old hashes asks for ``humbot reindex`` instead of silently matching nothing.
-FORMAT = "landmarks-2"  # 2: each song's constellation stored beside its hashes
+#: 2: each song's constellation stored beside its hashes; 3: 128 ms windows every 32 ms.
+FORMAT = "landmarks-3"
 
 
 def pack_peaks(frames: np.ndarray, bins: np.ndarray) -> bytes:
-    """Peaks sorted by frame: frame deltas (uint32) then bins (uint8, < 256 bins), deflated."""
+    """Peaks sorted by frame: frame deltas (uint32) then bins (uint16), deflated."""
     deltas = np.diff(np.asarray(frames, np.int64), prepend=0).astype("<u4")
-    return zlib.compress(deltas.tobytes() + np.asarray(bins, np.uint8).tobytes(), 6)
+    return zlib.compress(deltas.tobytes() + np.asarray(bins, "<u2").tobytes(), 6)
 
 
 def unpack_peaks(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     raw = zlib.decompress(blob)
-    n = len(raw) // 5
+    n = len(raw) // 6
     frames = np.cumsum(np.frombuffer(raw, "<u4", n).astype(np.int64)).astype(np.int32)
-    return frames, np.frombuffer(raw, np.uint8, n, offset=4 * n).astype(np.int32)
+    return frames, np.frombuffer(raw, "<u2", n, offset=4 * n).astype(np.int32)
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,9 @@ class FingerprintIndex(ABC):
         self, variants: list[tuple[float, Landmarks]], top_k: int = 10, song_ids: frozenset[str] | None = None
     ) -> list[FingerprintMatch]:
         """The songs best aligned with a query, most aligned first (see :func:`core.fingerprint.matching.match`);
-        when their aligned anchors do not decide, the best candidates verified peak by peak
-        (``hit.verified_z``, :func:`core.fingerprint.matching.verify`; ~4 ms a candidate).
+        the best-aligned one verified peak by peak (``hit.verified_z``,
+        :func:`core.fingerprint.matching.verify`; ~4 ms a candidate), and the next candidates too
+        when its anchors do not decide (:func:`core.fingerprint.matching.anchors_decide`).
 
         ``variants``: (speed factor, landmarks of the query resampled by it).
         """
@@ -144,15 +146,23 @@ class FingerprintIndex(ABC):
             match, variants, found.postings, found.frames, found.catalog_frames, top_k
         )
         hits = [h for h in hits if h.song in found.ids]
-        if accepted(hits) is None:  # the aligned anchors do not decide: verify the best candidates
-            hits = await self._verified(variants, hits, found)
+        # The best-aligned song's peaks are checked at its offset (the anchors decide only with
+        # them); the next candidates only when that does not decide.
+        hits = await self._verified(variants, hits, found, 0, 1)
+        if accepted(hits) is None:
+            hits = await self._verified(variants, hits, found, 1, VERIFY_CANDIDATES)
         return [FingerprintMatch(found.ids[h.song], h) for h in hits]
 
     async def _verified(
-        self, variants: list[tuple[float, Landmarks]], hits: list[FingerprintHit], found: Lookup
+        self,
+        variants: list[tuple[float, Landmarks]],
+        hits: list[FingerprintHit],
+        found: Lookup,
+        start: int,
+        stop: int,
     ) -> list[FingerprintHit]:
-        """``hits`` with the best :data:`VERIFY_CANDIDATES` verified peak by peak (their ``verified_z``)."""
-        candidates = hits[:VERIFY_CANDIDATES]
+        """``hits`` with ``hits[start:stop]`` verified peak by peak (their ``verified_z``)."""
+        candidates = hits[start:stop]
         by_speed = {speed: lm for speed, lm in variants}
         if not candidates or not any(len(lm.peak_frames) for lm in by_speed.values()):
             return hits
@@ -175,4 +185,4 @@ class FingerprintIndex(ABC):
                 for h, p in zip(candidates, peaks)
             ]
 
-        return await asyncio.to_thread(work) + hits[len(candidates) :]
+        return hits[:start] + await asyncio.to_thread(work) + hits[start + len(candidates) :]

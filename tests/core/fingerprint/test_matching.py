@@ -7,11 +7,19 @@ import dataclasses
 
 import numpy as np
 
-from core.fingerprint.landmarks import FRAME_RATE, Landmarks, landmarks_of
-from core.fingerprint.matching import MIN_ALIGNED, MIN_VERIFIED_Z, FingerprintHit, accepted, null_window, verify
+from core.fingerprint.landmarks import FRAME_RATE, HI_BIN, LO_BIN, Landmarks, landmarks_of
+from core.fingerprint.matching import (
+    MIN_ALIGNED,
+    MIN_ANCHORED_Z,
+    MIN_VERIFIED_Z,
+    FingerprintHit,
+    accepted,
+    null_window,
+    verify,
+)
 
 SONG_S = 120.0
-BINS = 234  # HI_BIN - LO_BIN
+BINS = HI_BIN - LO_BIN
 
 
 def song_peaks(seed: int, per_second: int = 50) -> tuple[np.ndarray, np.ndarray]:
@@ -75,8 +83,15 @@ def test_accepted_takes_the_best_verified_candidate_when_the_votes_do_not_decide
     few = [_hit(1, MIN_ALIGNED - 1, 2.0), _hit(2, MIN_ALIGNED - 2, MIN_VERIFIED_Z + 1), _hit(3, 3, 1.0)]
     assert accepted(few) is few[1]
     assert accepted([dataclasses.replace(h, verified_z=min(h.verified_z, MIN_VERIFIED_Z - 0.1)) for h in few]) is None
-    clear = [_hit(1, 3 * MIN_ALIGNED), _hit(2, MIN_ALIGNED)]
-    assert accepted(clear) is clear[0]  # the aligned anchors alone decide, verified or not
+    clear = [_hit(1, 3 * MIN_ALIGNED, MIN_ANCHORED_Z + 0.5), _hit(2, MIN_ALIGNED)]
+    assert accepted(clear) is clear[0]  # the aligned anchors decide where the peaks agree...
+
+
+def test_aligned_anchors_do_not_decide_when_the_peaks_at_their_offset_disagree():
+    # ... and not where they do not: unrelated tracks that share a loop or an instrument align
+    # many anchors at one offset, but their peaks there meet no more often than elsewhere.
+    clash = [_hit(1, 3 * MIN_ALIGNED, MIN_ANCHORED_Z - 0.5), _hit(2, MIN_ALIGNED)]
+    assert accepted(clash) is None
 
 
 def test_landmarks_carry_the_constellation_in_frame_order():
