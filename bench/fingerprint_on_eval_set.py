@@ -24,20 +24,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core import audio  # noqa: E402
 from core.fingerprint import landmarks as lm_mod  # noqa: E402
-from core.fingerprint.matching import accepted  # noqa: E402
+from core.fingerprint.matching import accepted, anchors_decide  # noqa: E402
 from core.index.fingerprint_local import LocalFingerprintIndex  # noqa: E402
 
 
-async def answer(index: LocalFingerprintIndex, path: Path) -> tuple[str | None, float]:
-    """The song the fingerprint path answers a query with (or None), as HumService does."""
+async def answer(index: LocalFingerprintIndex, path: Path) -> tuple[str | None, bool]:
+    """The song the fingerprint path answers a query with (or None), as HumService does, and
+    whether the other candidates had to be verified (the top song's anchors did not decide)."""
     q = audio.decode_file(path, sample_rate=lm_mod.SAMPLE_RATE, max_seconds=30)
     variants = lm_mod.query_variants(q.samples)
     for batch in (variants[:1], variants[1:]):
         found = await index.search(batch, top_k=10)
         hit = accepted([f.hit for f in found])
         if hit is not None:
-            return next(f.song_id for f in found if f.hit is hit), hit.verified_z
-    return None, 0.0
+            return next(f.song_id for f in found if f.hit is hit), not anchors_decide([f.hit for f in found])
+    return None, False
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -58,10 +59,10 @@ async def main_async(args: argparse.Namespace) -> None:
     for q in manifest["queries"]:
         kind = q["kind"] if q.get("song") else f"{q['kind']} (not in the catalog)"
         total[kind] += 1
-        song, z = await answer(index, args.dataset / q["file"])
+        song, by_verification = await answer(index, args.dataset / q["file"])
         if song is not None:
             answered[kind] += 1
-            verified[kind] += z > 0
+            verified[kind] += by_verification
             wrong[kind] += song != q.get("song")
     for kind in sorted(total):
         print(f"{kind:32s} {total[kind]:4d} queries: answered by the fingerprint {answered[kind]:3d} "
