@@ -62,8 +62,8 @@ MIN_ANCHORED_Z = 4.0
 #: verified was beyond the top 30.
 VERIFY_CANDIDATES = 10
 #: A query peak meets a song peak within ±VERIFY_FRAMES frames and ±VERIFY_BINS bins (±32 ms,
-#: ±7.8 Hz), at the best
-#: of the offsets within ±VERIFY_SEARCH frames of the voted one (votes count within ±TOL of it).
+#: ±7.8 Hz), at the best of the offsets within ±VERIFY_SEARCH frames of the voted one (votes
+#: count within ±TOL of it).
 VERIFY_FRAMES = 1
 VERIFY_BINS = 1
 VERIFY_SEARCH = 2

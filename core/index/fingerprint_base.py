@@ -129,8 +129,9 @@ class FingerprintIndex(ABC):
     ) -> list[FingerprintMatch]:
         """The songs best aligned with a query, most aligned first (see :func:`core.fingerprint.matching.match`);
         the best-aligned one verified peak by peak (``hit.verified_z``,
-        :func:`core.fingerprint.matching.verify`; ~4 ms a candidate), and the next candidates too
-        when its anchors do not decide (:func:`core.fingerprint.matching.anchors_decide`).
+        :func:`core.fingerprint.matching.verify`; ~4 ms a candidate), and the next
+        :data:`~core.fingerprint.matching.VERIFY_CANDIDATES` − 1 too when that does not give an
+        answer (:func:`core.fingerprint.matching.accepted`).
 
         ``variants``: (speed factor, landmarks of the query resampled by it).
         """
@@ -146,8 +147,8 @@ class FingerprintIndex(ABC):
             match, variants, found.postings, found.frames, found.catalog_frames, top_k
         )
         hits = [h for h in hits if h.song in found.ids]
-        # The best-aligned song's peaks are checked at its offset (the anchors decide only with
-        # them); the next candidates only when that does not decide.
+        # The best-aligned song's peaks are checked at its offset (its anchors decide only with
+        # them); the next candidates only when there is no answer yet.
         hits = await self._verified(variants, hits, found, 0, 1)
         if accepted(hits) is None:
             hits = await self._verified(variants, hits, found, 1, VERIFY_CANDIDATES)
