@@ -44,7 +44,9 @@ CREATE TABLE IF NOT EXISTS songs (
     source_name TEXT NOT NULL,
     added_by TEXT,
     added_at TEXT NOT NULL,
-    version_of TEXT
+    version_of TEXT,
+    start_s REAL,
+    indexed_s REAL
 );
 CREATE TABLE IF NOT EXISTS queries (
     query_id TEXT PRIMARY KEY,
@@ -100,6 +102,10 @@ class Catalog:
         self.files.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.executescript(_SCHEMA)
+            # Several processes open one catalog at once (two `songs add`, `serve` beside the CLI):
+            # the columns are read and added in one write transaction, or two of them both see a
+            # column missing and the second ALTER fails ("duplicate column name").
+            db.execute("BEGIN IMMEDIATE")
             have = {r["name"] for r in db.execute("PRAGMA table_info(songs)")}
             for column, kind in _ADDED_COLUMNS.items():
                 if column not in have:

@@ -49,6 +49,8 @@ def test_one_file_added_by_two_processes_at_once(config: Path, tmp_path: Path) -
     song.write_bytes(encode(tune(2)[: 12 * 32000], "flac"))
     procs = [humbot(config, "songs", "add", str(song)) for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
+    for _, err in outs:  # whole, in the captured output: an assertion message is cut at 8 lines
+        print(err)
     assert [p.returncode for p in procs] == [0, 0], outs
     said = sorted(out.strip().split("\t")[-1] for out, _ in outs)
     assert said == ["added", "already in the catalog"]

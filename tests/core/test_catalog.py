@@ -1,12 +1,18 @@
-"""The catalog's versions of one recording: the schema migration, the version map, removal."""
+"""The catalog: its schema and migration (also from several processes at once), the versions of one
+recording, removal."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from core.catalog import Catalog, new_song
+
+REPO = Path(__file__).resolve().parents[2]
 
 #: catalog.db's songs table as humbot wrote it before versions (no version_of column).
 OLD_SCHEMA = """
@@ -60,3 +66,46 @@ def test_removing_a_primary_makes_its_earliest_version_the_primary(tmp_path: Pat
     catalog.remove(later.song_id)  # removing a version changes nobody else
     assert catalog.versions_map() == {}
     assert {s.song_id for s in catalog.list()} == {earlier.song_id, other.song_id}
+
+
+#: Opens the catalog at argv[1] at the wall-clock time argv[2], so that several processes' schema
+#: checks overlap as they do when `songs add` runs twice at once or `serve` starts beside the CLI.
+_OPEN_AT = """
+import sys, time
+from pathlib import Path
+from core.catalog import Catalog
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+Catalog(Path(sys.argv[1]))
+"""
+
+
+def _open_at_once(data_dir: Path, processes: int = 6) -> list[str]:
+    """Open one catalog from ``processes`` processes at the same instant; their stderr where one failed."""
+    at = time.time() + 3.0  # after every interpreter has started and imported numpy
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, str(data_dir), str(at)], cwd=REPO,
+                              stderr=subprocess.PIPE, text=True) for _ in range(processes)]  # fmt: skip
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    return [err for p, err in zip(procs, errors) if p.returncode != 0]
+
+
+def test_several_processes_opening_a_new_catalog_at_once_all_open_it(tmp_path: Path) -> None:
+    for round_ in range(2):
+        failed = _open_at_once(tmp_path / f"data{round_}")
+        assert failed == [], failed[0]
+        assert {"version_of", "start_s", "indexed_s"} <= _columns(tmp_path / f"data{round_}" / "catalog.db")
+
+
+def test_several_processes_migrating_an_old_catalog_at_once_all_open_it(tmp_path: Path) -> None:
+    for round_ in range(2):
+        data = tmp_path / f"data{round_}"
+        data.mkdir()
+        with sqlite3.connect(data / "catalog.db") as db:
+            db.executescript(OLD_SCHEMA)
+        failed = _open_at_once(data)
+        assert failed == [], failed[0]
+        assert {"version_of", "start_s", "indexed_s"} <= _columns(data / "catalog.db")
+
+
+def _columns(path: Path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        return {r[1] for r in db.execute("PRAGMA table_info(songs)")}
