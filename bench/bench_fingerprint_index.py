@@ -6,7 +6,7 @@ is that of real music; a catalog of N songs holds each real track about N/166 ti
 are that bench's rendered phone recordings (10 s), with every speed variant. This measures speed
 and size only: the copies make accuracy meaningless here.
 
-    .venv/bin/python bench/bench_fingerprint_index.py --work eval-data/fp --songs 10000 [--backend local]
+    .venv/bin/python bench/bench_fingerprint_index.py --work eval-data/fp --songs 10000 [--backend local] [--batch 1000]
 """
 
 from __future__ import annotations
@@ -51,13 +51,17 @@ async def main_async(args) -> None:
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     added_s = 0.0
+    batch: list[tuple[str, lm_mod.Landmarks]] = []
     for i in range(have.songs, args.songs):
         z = real[i % len(real)]
         shift = int(rng.integers(0, 600))
         lm = lm_mod.Landmarks(z["hashes"], z["times"] + shift, float(z["duration_s"]) + shift / lm_mod.FRAME_RATE,
                               z["peak_frames"] + shift, z["peak_bins"])
-        await index.add(f"song-{i:06d}", lm)
+        batch.append((f"song-{i:06d}", lm))
         added_s += lm.duration_s
+        if len(batch) == args.batch or i + 1 == args.songs:
+            await (index.add(*batch[0]) if args.batch == 1 else index.add_many(batch))
+            batch = []
         if (i + 1) % 1000 == 0:
             el = time.perf_counter() - t0
             print(f"  {i + 1} songs, {el:.0f} s: {el / (added_s / 60):.3f} s per audio minute to store", flush=True)
@@ -87,6 +91,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("eval-data/fp-scale"))
     ap.add_argument("--songs", type=int, default=10000)
     ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--batch", type=int, default=1,
+                    help="songs per add_many (1: one add per song, as an import does)")
     ap.add_argument("--backend", choices=("local", "elasticsearch"), default="local")
     ap.add_argument("--es-url", default="http://127.0.0.1:9200")
     ap.add_argument("--speeds", type=lambda v: tuple(float(x) for x in v.split(",")), default=lm_mod.SPEEDS)

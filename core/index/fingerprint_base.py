@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,6 +98,15 @@ class FingerprintIndex(ABC):
     @abstractmethod
     async def add(self, song_id: str, landmarks: Landmarks) -> None:
         """Store a song's landmarks, replacing any it had. Searchable when this returns."""
+
+    async def add_many(self, songs: Sequence[tuple[str, Landmarks]]) -> None:
+        """Store several songs' landmarks (song id, landmarks), as :meth:`add` each would.
+
+        For bulk loads: a backend may write them together (the local store writes each posting
+        row once per batch instead of once per song).
+        """
+        for song_id, landmarks in songs:
+            await self.add(song_id, landmarks)
 
     @abstractmethod
     async def delete(self, song_id: str) -> bool:

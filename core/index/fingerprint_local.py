@@ -18,7 +18,7 @@ import asyncio
 import json
 import sqlite3
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -132,29 +132,53 @@ class LocalFingerprintIndex(FingerprintIndex):
         return True
 
     async def add(self, song_id: str, landmarks: Landmarks) -> None:
+        await self.add_many([(song_id, landmarks)])
+
+    async def add_many(self, songs: Sequence[tuple[str, Landmarks]]) -> None:
+        """Store several songs in one transaction, each touched posting row written once.
+
+        Appending to a posting row rewrites the B-tree page that holds it, so one song's add
+        dirties a page for each of its ~30k distinct hashes (≈ 120 MB of WAL at 10,000 songs,
+        where the 22-bit hash space is nearly full), whatever the song's length. A batch merges
+        its songs' postings first: at 1,000 songs a batch, each page is rewritten once per batch
+        instead of once per song (BENCHMARKS.md §6). The write lock is held for the whole batch,
+        so other writers wait (up to the 30 s busy timeout): batch only where nobody else writes.
+        """
+        if not songs:
+            return
+        batch = dict(songs)  # one song id given twice: the last landmarks win, as with add()
+
         def work(db: sqlite3.Connection) -> None:
-            distinct = np.unique(landmarks.hashes)
             with db:
-                self._delete(db, song_id)
-                key = db.execute(
-                    "INSERT INTO songs (song_id, frames, n, distinct_hashes) VALUES (?, ?, ?, ?)",
-                    (song_id, landmarks.frames, len(landmarks), _pack(distinct)),
-                ).lastrowid
-                db.execute(
-                    "INSERT OR REPLACE INTO constellations VALUES (?, ?)",
-                    (key, pack_peaks(landmarks.peak_frames, landmarks.peak_bins)),
-                )
+                db.execute("BEGIN IMMEDIATE")
+                keys = []
+                for song_id, lm in batch.items():
+                    self._delete(db, song_id)
+                    key = db.execute(
+                        "INSERT INTO songs (song_id, frames, n, distinct_hashes) VALUES (?, ?, ?, ?)",
+                        (song_id, lm.frames, len(lm), _pack(np.unique(lm.hashes))),
+                    ).lastrowid
+                    db.execute(
+                        "INSERT OR REPLACE INTO constellations VALUES (?, ?)",
+                        (key, pack_peaks(lm.peak_frames, lm.peak_bins)),
+                    )
+                    keys.append(key)
+                lms = list(batch.values())
+                hashes = np.concatenate([lm.hashes for lm in lms]).astype(np.int64)
+                pairs = np.empty((len(hashes), 2), "<i4")
+                pairs[:, 0] = np.repeat(np.array(keys, np.int64), [len(lm) for lm in lms])
+                pairs[:, 1] = np.concatenate([lm.times for lm in lms])
                 # Sorted by hash: one appended run of (key, frame) pairs per distinct hash, written
                 # in hash order (the B-tree walked once instead of jumped around).
-                order = np.lexsort((landmarks.times, landmarks.hashes))
-                h = landmarks.hashes[order]
-                pairs = np.stack([np.full(len(h), key, np.int32), landmarks.times[order].astype(np.int32)], 1)
-                cuts = np.flatnonzero(np.diff(h.astype(np.int64))) + 1
-                runs = np.split(pairs.astype("<i4"), cuts)
+                order = np.argsort(hashes, kind="stable")
+                hashes, pairs = hashes[order], pairs[order]
+                cuts = np.flatnonzero(np.diff(hashes)) + 1
+                starts = np.concatenate([[0], cuts]).tolist()
+                ends = np.concatenate([cuts, [len(hashes)]]).tolist()
                 db.executemany(
                     "INSERT INTO postings VALUES (?, ?) "
                     "ON CONFLICT (hash) DO UPDATE SET rows = CAST(rows || excluded.rows AS BLOB)",
-                    ((int(x), r.tobytes()) for x, r in zip(distinct.tolist(), runs)),
+                    ((int(hashes[a]), pairs[a:b].tobytes()) for a, b in zip(starts, ends)),
                 )
 
         await asyncio.to_thread(self._run, work)
@@ -162,6 +186,7 @@ class LocalFingerprintIndex(FingerprintIndex):
     async def delete(self, song_id: str) -> bool:
         def work(db: sqlite3.Connection) -> bool:
             with db:
+                db.execute("BEGIN IMMEDIATE")  # read, then write: take the write lock first
                 return self._delete(db, song_id)
 
         return await asyncio.to_thread(self._run, work)

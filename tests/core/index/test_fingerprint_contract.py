@@ -215,6 +215,48 @@ async def test_replacing_with_a_shorter_recording_drops_the_rest(filled, songs) 
     np.testing.assert_array_equal(frames, short.peak_frames)  # the old block's peaks are gone too
 
 
+async def test_local_adding_in_one_batch_stores_what_adding_one_by_one_does(songs, tmp_path) -> None:
+    """The local store's ``add_many`` merges a batch's postings before writing them: the same
+    postings, songs and constellations as one ``add`` per song, found alike."""
+    filled = LocalFingerprintIndex(tmp_path / "one-by-one")
+    await filled.open()
+    for song_id, (_, lm) in songs.items():
+        await filled.add(song_id, lm)
+    one_by_one = await filled.lookup(np.unique(np.concatenate([lm.hashes for _, lm in songs.values()])))
+    batched = LocalFingerprintIndex(tmp_path / "batched")
+    await batched.open()
+    await batched.add_many([(song_id, lm) for song_id, (_, lm) in songs.items()])
+    together = await batched.lookup(np.unique(np.concatenate([lm.hashes for _, lm in songs.values()])))
+
+    def rows(found) -> set[tuple[int, str, int]]:
+        p = found.postings
+        return {(h, found.ids[k], t) for h, k, t in zip(p.hashes.tolist(), p.songs.tolist(), p.times.tolist())}
+
+    assert rows(together) == rows(one_by_one)
+    assert len(together.postings.hashes) == len(one_by_one.postings.hashes)  # no row twice
+    assert (await batched.stats()).hashes == (await filled.stats()).hashes
+    x, lm = songs["song5"]
+    (frames, bins), = await batched.constellations([("song5", 0, 10**6)])
+    np.testing.assert_array_equal(frames, lm.peak_frames)
+    np.testing.assert_array_equal(bins, lm.peak_bins)
+    assert answer(await find(batched, excerpt(x, 10.0))) == "song5"
+
+
+async def test_a_batch_replaces_songs_already_stored(filled, songs) -> None:
+    x, old = songs["song3"]
+    short = landmarks_of(x[:int(12 * SAMPLE_RATE)])
+    before = await filled.stats()
+    await filled.add_many([("song3", old), ("song3", short), ("extra", songs["song4"][1])])
+    after = await filled.stats()
+    assert after.songs == before.songs + 1  # song3 once (its last landmarks), and extra
+    assert after.hashes == before.hashes - len(old) + len(short) + len(songs["song4"][1])
+    late = await find(filled, excerpt(x, 16.0))
+    assert not any(h.song_id == "song3" and abs(h.hit.offset_s - 16.0) < 1.0 for h in late)
+    assert answer(await find(filled, excerpt(x, 2.0))) == "song3"
+    await filled.add_many([])
+    assert await filled.stats() == after
+
+
 async def test_delete_removes_the_song(filled, songs) -> None:
     q = excerpt(songs["song3"][0], 10.0)
     assert "song3" in {h.song_id for h in await find(filled, q)}
