@@ -65,7 +65,7 @@ import contextlib
 import logging
 import re
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -317,17 +317,24 @@ class ElasticsearchFingerprintIndex(ClusterClient, FingerprintIndex):
             )
 
     async def add(self, song_id: str, landmarks: Landmarks) -> None:
-        docs = blocks_of(song_id, landmarks)
-        new = {i for i, _ in docs}
+        await self.add_many([(song_id, landmarks)])
+
+    async def add_many(self, songs: Sequence[tuple[str, Landmarks]]) -> None:
+        batch = dict(songs)  # one song id given twice: the last landmarks win, as with add()
+        if not batch:
+            return
         with self._errors():
-            # The song's old blocks beyond the new ones (and any an interrupted add left behind);
-            # the others are overwritten in place (same ids). One bulk request, then a refresh.
-            stale = await self._block_ids(song_id) - new
-            actions = [
-                {"_op_type": "index", "_index": self.name, "_id": i, "_source": src} for i, src in docs
-            ]
-            actions += [{"_op_type": "delete", "_index": self.name, "_id": i} for i in sorted(stale)]
-            await self._bulk(actions, song_id)
+            # Each song's old blocks beyond the new ones (and any an interrupted add left behind);
+            # the others are overwritten in place (same ids). One bulk request, refreshed per chunk.
+            actions: list[dict[str, Any]] = []
+            for song_id, landmarks in batch.items():
+                docs = blocks_of(song_id, landmarks)
+                stale = await self._block_ids(song_id) - {i for i, _ in docs}
+                actions += [
+                    {"_op_type": "index", "_index": self.name, "_id": i, "_source": src} for i, src in docs
+                ]
+                actions += [{"_op_type": "delete", "_index": self.name, "_id": i} for i in sorted(stale)]
+            await self._bulk(actions, ", ".join(batch) if len(batch) < 4 else f"{len(batch)} songs")
 
     async def delete(self, song_id: str) -> bool:
         with self._errors():

@@ -173,7 +173,7 @@ class LocalFingerprintIndex(FingerprintIndex):
                 order = np.argsort(hashes, kind="stable")
                 hashes, pairs = hashes[order], pairs[order]
                 cuts = np.flatnonzero(np.diff(hashes)) + 1
-                starts = np.concatenate([[0], cuts]).tolist()
+                starts = np.concatenate([[0], cuts]).tolist() if len(hashes) else []  # silence: none
                 ends = np.concatenate([cuts, [len(hashes)]]).tolist()
                 db.executemany(
                     "INSERT INTO postings VALUES (?, ?) "
