@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from core.types import Song
+from core import sqlite_wal
 
 SONG_ID_LEN = 12  # hex chars of the sha256 shown to users as the song id
 
@@ -113,10 +114,9 @@ class Catalog:
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.db_path, timeout=30)
+        db = sqlite_wal.connect(self.db_path)
         db.row_factory = sqlite3.Row
         try:
-            db.execute("PRAGMA journal_mode=WAL")
             with db:  # one transaction: commit on success, roll back on error
                 yield db
         finally:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core import sqlite_wal
 from core.errors import IndexMismatch
 from core.index.base import VectorIndex
 from core.types import EmbedderSpec, IndexHit, IndexStats, SearchFilter, Segments, Song
@@ -103,8 +104,7 @@ class LocalIndex(VectorIndex):
     # -- storage helpers ------------------------------------------------------------------
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, timeout=30, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        db = sqlite_wal.connect(path, check_same_thread=False)
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
         return db

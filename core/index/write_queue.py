@@ -21,7 +21,6 @@ import asyncio
 import io
 import json
 import logging
-import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -39,6 +38,7 @@ from tenacity import (
 )
 
 from core.types import Segments, Song
+from core import sqlite_wal
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,7 @@ class WriteQueue:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = sqlite_wal.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()  # one connection, used from worker threads
