@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from core import sqlite_wal
 from core.errors import IndexMismatch
 from core.fingerprint.landmarks import FRAME_RATE, Landmarks
 from core.fingerprint.matching import Postings
@@ -67,8 +68,7 @@ class LocalFingerprintIndex(FingerprintIndex):
 
     def _connect(self) -> sqlite3.Connection:
         self.dir.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        db = sqlite_wal.connect(self.path, check_same_thread=False)
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
         return db
@@ -200,6 +200,7 @@ class LocalFingerprintIndex(FingerprintIndex):
                     "SELECT hash, rows FROM postings WHERE hash IN (SELECT value FROM json_each(?))",
                     (json.dumps(np.asarray(hashes).tolist()),),
                 ).fetchall()
+                found.sort()  # by hash: voting joins the query against runs of one hash
                 pairs = np.frombuffer(b"".join(r for _, r in found), "<i4").reshape(-1, 2)
                 counts = np.array([len(r) // 8 for _, r in found], np.int64)
                 arr = np.empty((len(pairs), 3), np.int64)
