@@ -33,6 +33,11 @@ class Admission:
         self.pool = scheduler.PriorityPool(limits.workers, name="humbot-work")
         self._waiting = 0
 
+    @property
+    def waiting(self) -> int:
+        """Jobs admitted and not finished yet (queued or running): what ``max_queued`` bounds."""
+        return self._waiting
+
     async def run(self, fn: Callable[..., T], *args: Any, admitted: bool = False) -> T:
         """Run CPU/GPU work on the pool; fail fast with Busy when too much is waiting.
 

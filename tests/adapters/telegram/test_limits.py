@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 
 import pytest
 from audio_fixtures import SR, encode, tune
@@ -131,14 +132,25 @@ async def test_a_bug_gets_a_generic_apology_and_its_traceback_goes_to_the_log(
     assert logged and logged[0].name == "adapters.telegram"
 
 
+async def _until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    """Wait until ``condition()`` holds (the timeout only keeps a broken test from hanging)."""
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+    await asyncio.wait_for(poll(), timeout_s)
+
+
 async def test_busy_service_says_try_again_in_a_moment_and_nothing_is_lost(
         bot: TelegramAdapter, fake: FakeBotAPI, service: HumService) -> None:
     user, chat = _private(fake, 6400)
     release = threading.Event()
-    # Fill the service's work queue (one worker, two slots) the way long jobs would.
+    # Fill the service's work queue (one worker, two slots) the way long jobs would — once the
+    # jobs an earlier test left (a clip, a search's last step) are done, or one of them takes a
+    # blocker's slot and this voice note gets it back when it finishes (seen once in the suite).
+    await _until(lambda: service.admission.waiting == 0)
     blockers = [asyncio.ensure_future(service.admission.run(release.wait, 60)) for _ in range(2)]
     try:
-        await asyncio.sleep(0.05)
+        await _until(lambda: service.admission.waiting == 2)
         busy = fake.push_message(chat, user, fake.voice(hum(1), duration=10))
         text = (await final_reply(fake, busy))["text"]
         assert text == "I'm busy with other songs right now — please try again in a moment."
