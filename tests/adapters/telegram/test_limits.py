@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
 
 import pytest
 from audio_fixtures import SR, encode, tune
@@ -16,7 +15,7 @@ from tg_support import ADMIN_ID, final_reply, hum, melody_config, settle, silenc
 from adapters.telegram import TelegramAdapter
 from bot.wiring import build_embedders
 from core.catalog import Catalog
-from core.errors import BackendUnavailable
+from core.errors import BackendUnavailable, Busy
 from core.index.local import LocalIndex
 from core.service import HumService
 
@@ -132,25 +131,38 @@ async def test_a_bug_gets_a_generic_apology_and_its_traceback_goes_to_the_log(
     assert logged and logged[0].name == "adapters.telegram"
 
 
-async def _until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    """Wait until ``condition()`` holds (the timeout only keeps a broken test from hanging)."""
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.01)
-    await asyncio.wait_for(poll(), timeout_s)
-
-
 async def test_busy_service_says_try_again_in_a_moment_and_nothing_is_lost(
         bot: TelegramAdapter, fake: FakeBotAPI, service: HumService) -> None:
     user, chat = _private(fake, 6400)
     release = threading.Event()
-    # Fill the service's work queue (one worker, two slots) the way long jobs would — once the
-    # jobs an earlier test left (a clip, a search's last step) are done, or one of them takes a
-    # blocker's slot and this voice note gets it back when it finishes (seen once in the suite).
-    await _until(lambda: service.admission.waiting == 0)
-    blockers = [asyncio.ensure_future(service.admission.run(release.wait, 60)) for _ in range(2)]
+    # Fill the service's work queue (one worker, two slots) the way long jobs would, with every
+    # slot held by a blocker: a job an earlier test's search left (its clip, sent after the text)
+    # can take a slot meanwhile and free it while this voice note downloads, which then gets in
+    # (seen in the full suite). A blocker refused as Busy is dropped and another tried.
+    blockers: list[asyncio.Future] = []
+    slots = service.admission.limits.max_queued
+
+    async def fill() -> None:
+        # First the service idle for a while: a job of an earlier test's search that queues behind
+        # a blocker would hold its slot until the blockers are released.
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
+        while loop.time() - quiet_since < 0.5:
+            if service.admission.waiting:
+                quiet_since = loop.time()
+            await asyncio.sleep(0.01)
+        while True:
+            for b in [b for b in blockers if b.done()]:
+                assert isinstance(b.exception(), Busy)  # release.wait cannot end before release
+                blockers.remove(b)
+            if service.admission.waiting == len(blockers) == slots:
+                return
+            if service.admission.waiting < slots:
+                blockers.append(asyncio.ensure_future(service.admission.run(release.wait, 60)))
+            await asyncio.sleep(0.01)
+
     try:
-        await _until(lambda: service.admission.waiting == 2)
+        await asyncio.wait_for(fill(), 30)
         busy = fake.push_message(chat, user, fake.voice(hum(1), duration=10))
         text = (await final_reply(fake, busy))["text"]
         assert text == "I'm busy with other songs right now — please try again in a moment."
