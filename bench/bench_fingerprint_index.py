@@ -60,7 +60,7 @@ async def main_async(args) -> None:
         batch.append((f"song-{i:06d}", lm))
         added_s += lm.duration_s
         if len(batch) == args.batch or i + 1 == args.songs:
-            await (index.add(*batch[0]) if args.batch == 1 else index.add_many(batch))
+            await index.add_many(batch)  # a batch of one is one add
             batch = []
         if (i + 1) % 1000 == 0:
             el = time.perf_counter() - t0

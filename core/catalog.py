@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.types import Song
 from core import sqlite_wal
+from core.types import Song
 
 SONG_ID_LEN = 12  # hex chars of the sha256 shown to users as the song id
 

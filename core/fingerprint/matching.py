@@ -309,7 +309,7 @@ def _runs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class _HashRuns:
     """Postings grouped by hash: ``order`` sorts them by hash (None: they already are), and the
-    distinct hashes ``values`` sit at ``starts``…``ends`` of that order.
+    distinct hashes ``values`` sit at ``starts`` of that order, ``counts`` rows each.
 
     Joining a query against the runs costs one binary search per *query* row plus one step per
     vote; searching every posting row instead (millions at 10,000 songs) took most of a search.
@@ -318,22 +318,20 @@ class _HashRuns:
     order: np.ndarray | None
     values: np.ndarray
     starts: np.ndarray
-    ends: np.ndarray
+    counts: np.ndarray
 
     @staticmethod
     def of(postings: Postings) -> _HashRuns:
         h = postings.hashes
         order = None if bool(np.all(h[1:] >= h[:-1])) else np.argsort(h, kind="stable")
         values, counts = _runs(h if order is None else h[order])
-        ends = np.cumsum(counts)
-        return _HashRuns(order, values, ends - counts, ends)
+        return _HashRuns(order, values, np.cumsum(counts) - counts, counts)
 
     def join(self, query_hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every (posting row, query row) pair with the same hash: two (m,) index arrays."""
-        at = np.searchsorted(self.values, query_hashes)
-        at_ok = np.minimum(at, len(self.values) - 1)
-        qrows = np.flatnonzero(self.values[at_ok] == query_hashes)
-        lo, n = self.starts[at_ok[qrows]], (self.ends - self.starts)[at_ok[qrows]]
+        at = np.minimum(np.searchsorted(self.values, query_hashes), len(self.values) - 1)
+        qrows = np.flatnonzero(self.values[at] == query_hashes)
+        lo, n = self.starts[at[qrows]], self.counts[at[qrows]]
         total = int(n.sum())
         if not total:
             empty = np.zeros(0, np.int64)
