@@ -7,6 +7,12 @@ are that bench's rendered phone recordings (10 s), with every speed variant. Thi
 and size only: the copies make accuracy meaningless here.
 
     .venv/bin/python bench/bench_fingerprint_index.py --work eval-data/fp --songs 10000 [--backend local] [--batch 1000]
+    .venv/bin/python bench/bench_fingerprint_index.py --work eval-data/fp --songs 10000 --backend elasticsearch \
+        --out eval-data/fp-scale10k-es --batch 100 [--heap 4g]
+
+With ``--backend elasticsearch`` and no ``--es-url``, a node of the test distribution
+(``tests/es_server.py``) is started with its data under ``--out``, so a second run goes on
+where the first stopped (and can time queries alone, on an idle machine, with ``--songs`` reached).
 """
 
 from __future__ import annotations
@@ -45,6 +51,24 @@ async def main_async(args) -> None:
     files = sorted(glob.glob(f"{lm_dir}/*.npz"))
     real = [np.load(f) for f in files]
     print(f"{len(real)} real tracks' landmarks from {lm_dir}")
+    server = None
+    if args.backend == "elasticsearch" and args.es_url is None:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from es_server import EsServer
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        server = EsServer(heap=args.heap, run_dir=args.out.resolve())
+        server.start()
+        args.es_url = server.url
+        print(f"Elasticsearch {server.version}, heap {args.heap}, data under {args.out}")
+    try:
+        await run(args, real)
+    finally:
+        if server is not None:
+            server.close()
+
+
+async def run(args, real: list) -> None:
     index = make_index(args.backend, args.out, args.es_url)
     await index.open()
     have = await index.stats()
@@ -65,6 +89,10 @@ async def main_async(args) -> None:
         if (i + 1) % 1000 == 0:
             el = time.perf_counter() - t0
             print(f"  {i + 1} songs, {el:.0f} s: {el / (added_s / 60):.3f} s per audio minute to store", flush=True)
+    if args.backend == "elasticsearch":  # the store's size on disk counts flushed segments only
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"{args.es_url}/_flush", method="POST")).read()
     st = await index.stats()
     print(f"{args.backend}: {st.songs} songs, {st.hashes:,} hashes, {st.audio_s / 3600:.0f} h of audio, "
           f"{(st.size_bytes or 0) / 2**30:.2f} GiB = {(st.size_bytes or 0) / 2**20 / (st.audio_s / 3600):.1f} MiB per hour")
@@ -94,7 +122,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1,
                     help="songs per add_many (1: one add per song, as an import does)")
     ap.add_argument("--backend", choices=("local", "elasticsearch"), default="local")
-    ap.add_argument("--es-url", default="http://127.0.0.1:9200")
+    ap.add_argument("--es-url", default=None, help="a running cluster (default: start a node under --out)")
+    ap.add_argument("--heap", default="4g", help="the started node's heap")
     ap.add_argument("--speeds", type=lambda v: tuple(float(x) for x in v.split(",")), default=lm_mod.SPEEDS)
     asyncio.run(main_async(ap.parse_args()))
 

@@ -18,6 +18,7 @@ Run ``python tests/es_server.py`` to start one by hand (Ctrl-C stops it).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import pwd
@@ -55,16 +56,19 @@ def installed() -> dict[str, str]:
     return env
 
 
+# Loaded here, not in the child: after the switch to the server's user the child may not be able to
+# read the interpreter's files (a Python under /root), and an import there fails the start.
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
+
+
 def _die_with_parent() -> None:
     """In the child: SIGTERM it when the test process dies, so a killed pytest leaves no server behind.
 
     (The launcher stops the server JVM on SIGTERM.) Runs after the switch to the server's user,
     which would otherwise clear the setting.
     """
-    import ctypes
-
     PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
