@@ -82,8 +82,9 @@ NULL_OFFSETS = 300
 #: (1.4826 · MAD + 1)``, threshold 9.0), because a wrong song's voted offset is itself picked
 #: from that song's offsets by the votes: it is a draw from the null's *tail*, and the tail is what
 #: a robust spread ignores. On the fit split the share of recordings whose own song verified above
-#: every fit negative rose from 71.0 % to 87.8 % of 131 (and with the 20 % margin from 60.3 % to
-#: 81.7 %); the true song's null was also 1.5 times as wide (MAD) as its rivals', its own repeats.
+#: every fit negative rose from 71.0 % to 87.8 % of 131, and with the 20 % margin from 58.0 % to
+#: 80.9 % (bench/fingerprint_null_stats.py). The true song's null was also 1.5 times as wide (MAD)
+#: as its rivals': its own repeats.
 MIN_VERIFIED_Z = 5.25
 #: Share of accepted alignments that named the right song on the fit split (every one of them:
 #: the confidence an accepted fingerprint answer carries into fusion).
