@@ -32,7 +32,7 @@ from core import audio  # noqa: E402
 from core.fingerprint import landmarks as lm_mod  # noqa: E402
 
 
-def make_index(backend: str, directory: Path, es_url: str | None):
+def make_index(backend: str, directory: Path, es_url: str | None, es_timeout_s: float = 3.0):
     if backend == "local":
         from core.index.fingerprint_local import LocalFingerprintIndex
 
@@ -40,7 +40,7 @@ def make_index(backend: str, directory: Path, es_url: str | None):
     from core.index.fingerprint_es import ElasticsearchFingerprintIndex
     from core.settings import ElasticsearchConfig
 
-    return ElasticsearchFingerprintIndex(ElasticsearchConfig(hosts=[es_url], index="bench-fp"))
+    return ElasticsearchFingerprintIndex(ElasticsearchConfig(hosts=[es_url], index="bench-fp", search_timeout_s=es_timeout_s))
 
 
 async def main_async(args) -> None:
@@ -69,7 +69,7 @@ async def main_async(args) -> None:
 
 
 async def run(args, real: list) -> None:
-    index = make_index(args.backend, args.out, args.es_url)
+    index = make_index(args.backend, args.out, args.es_url, args.es_timeout)
     await index.open()
     have = await index.stats()
     rng = np.random.default_rng(0)
@@ -124,6 +124,8 @@ def main() -> None:
     ap.add_argument("--backend", choices=("local", "elasticsearch"), default="local")
     ap.add_argument("--es-url", default=None, help="a running cluster (default: start a node under --out)")
     ap.add_argument("--heap", default="4g", help="the started node's heap")
+    ap.add_argument("--es-timeout", type=float, default=30.0,
+                    help="search timeout, s (the service's default, 3 s, fails a cold 10k-song search)")
     ap.add_argument("--speeds", type=lambda v: tuple(float(x) for x in v.split(",")), default=lm_mod.SPEEDS)
     asyncio.run(main_async(ap.parse_args()))
 
