@@ -2,8 +2,8 @@
 
 For every query of a ``bench/bench_fingerprint.py --dump`` file, the ten best-voted songs are
 taken as the bench's search takes them, and each one's peak count at its voted offset and its
-:data:`~core.fingerprint.matching.NULL_OFFSETS` null counts are kept (the body of
-:func:`~core.fingerprint.matching.verify`, before its last line). Then each statistic below is
+:data:`~core.fingerprint.matching.NULL_OFFSETS` null counts are kept
+(:func:`~core.fingerprint.matching.peak_counts`, what :func:`~core.fingerprint.matching.verify` scores). Then each statistic below is
 scored on one split: the share of recordings whose own song (among the ten) stands above the best
 of every negative of that split, and above 1.2 times it (the margin the thresholds get).
 
@@ -34,17 +34,6 @@ from core.fingerprint import matching  # noqa: E402
 from core.index.fingerprint_local import LocalFingerprintIndex  # noqa: E402
 
 
-def _counts_verify() -> Callable:
-    """``verify`` returning (count at the voted offset, null counts) instead of its z."""
-    src = Path(matching.__file__).read_text()
-    body = src[src.index("def verify("):src.index("def _unique")]
-    last = body.rstrip().splitlines()[-1]
-    assert last.strip().startswith("return"), last
-    ns = dict(vars(matching))
-    exec(body.replace(last, "    return near, null"), ns)  # noqa: S102 - our own module's source
-    return ns["verify"]
-
-
 def _null(c: dict) -> np.ndarray:
     return np.asarray(c["null"], float)
 
@@ -73,7 +62,6 @@ STATISTICS: dict[str, Callable[[dict], float]] = {
 
 
 async def collect(rows: list[dict], index: LocalFingerprintIndex) -> list[dict]:
-    counts = _counts_verify()
     out = []
     for q in rows:
         a = audio.decode_file(Path(q["path"]), sample_rate=lm_mod.SAMPLE_RATE, max_seconds=30)
@@ -87,8 +75,8 @@ async def collect(rows: list[dict], index: LocalFingerprintIndex) -> list[dict]:
         cands = []
         for h, p in zip(hits, peaks):
             lm = by_speed[h.speed]
-            r = counts((lm.peak_frames, lm.peak_bins), p, h.offset_frames, found.frames[h.song])
-            near, null = (0, np.zeros(1)) if isinstance(r, float) else r
+            r = matching.peak_counts((lm.peak_frames, lm.peak_bins), p, h.offset_frames, found.frames[h.song])
+            near, null = r if r is not None else (0, np.zeros(1))
             cands.append({"song": found.ids[h.song], "near": int(near), "null": null, "nq": len(lm.peak_frames)})
         out.append({"q": q, "cands": cands})
     return out

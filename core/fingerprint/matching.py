@@ -262,17 +262,35 @@ def verify(
 ) -> float:
     """How far a query's peaks meet a song's at ``offset_frames`` above what chance gives there.
 
+    Arguments as :func:`peak_counts`. Returns ``z``: the peaks met at the voted offset, in
+    standard deviations (+ 1, so that a flat null is not infinitely exceeded) above the mean of
+    the null's counts (see :data:`MIN_VERIFIED_Z` for why not a robust spread). 0 without peaks.
+    """
+    counts = peak_counts(query_peaks, song_peaks, offset_frames, song_frames)
+    if counts is None:
+        return 0.0
+    near, null = counts
+    return (near - float(null.mean())) / (float(null.std()) + 1.0)
+
+
+def peak_counts(
+    query_peaks: tuple[np.ndarray, np.ndarray],
+    song_peaks: tuple[np.ndarray, np.ndarray],
+    offset_frames: int,
+    song_frames: int,
+) -> tuple[int, np.ndarray] | None:
+    """The query's peaks that meet the song's at ``offset_frames``, and the same count elsewhere.
+
     ``query_peaks``: (frames (q,), bins (q,)) of the query's constellation (at the speed of the
     alignment); ``song_peaks``: the song's, at least those of :func:`null_window`; ``song_frames``:
-    the song's length. Returns ``z``: the peaks met at the best offset within ±VERIFY_SEARCH,
-    in standard deviations (+ 1, so that a flat null is not infinitely exceeded) above the mean
-    of the same count at :data:`NULL_OFFSETS` offsets of ±NULL_SPAN_S around it (see
-    :data:`MIN_VERIFIED_Z` for why not a robust spread). 0 without peaks.
+    the song's length. Returns (the count at the best offset within ±VERIFY_SEARCH, the null:
+    (NULL_OFFSETS,) counts, each the best of its ±VERIFY_SEARCH, at offsets spread over
+    ±NULL_SPAN_S around it), or None without peaks.
     """
     qf, qb = (np.asarray(a, np.int64) for a in query_peaks)
     sf, sb = (np.asarray(a, np.int64) for a in song_peaks)
     if not len(qf) or not len(sf):
-        return 0.0
+        return None
     q_end = int(qf.max())
     first, last = null_window(offset_frames, q_end)
     keep = (sf >= first) & (sf <= last)
@@ -294,8 +312,8 @@ def verify(
     span = int(NULL_SPAN_S * FRAME_RATE)
     lo, hi = max(offset_frames - span, -q_end), min(offset_frames + span, song_frames)
     centres = np.round(np.linspace(lo, max(lo, hi), NULL_OFFSETS)).astype(np.int64)
-    null = met((centres[:, None] + search[None, :]).ravel()).reshape(len(centres), -1).max(1)
-    return (near - float(null.mean())) / (float(null.std()) + 1.0)
+    null: np.ndarray = met((centres[:, None] + search[None, :]).ravel()).reshape(len(centres), -1).max(1)
+    return near, null
 
 
 def _unique(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
