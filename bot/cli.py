@@ -599,7 +599,8 @@ def eval_cmd(
     family: Annotated[
         str,
         typer.Option(
-            help="Data set generator: a (every choice is made on its fit split) or b (other means; only reported)."
+            help="Data set generator: a (every choice is made on its fit split), b (other means; only reported) "
+            "or t (B's kind of material from training voices, soundfonts and tunes; all of it is for choosing)."
         ),
     ] = "a",
 ) -> None:

@@ -174,7 +174,8 @@ class EvalReport:
         first = split or self.headline
         lines = [
             f"songs: {self.songs}, embedders: {'+'.join(self.embedders)}, data set family {self.family}"
-            + (" (reported only: no choice is made on any of its splits)" if self.family != "a" else "")
+            + (" (reported only: no choice is made on any of its splits)" if self.family == "b" else "")
+            + (" (a training family: every split of it is for choosing)" if self.family == "t" else "")
         ]
         order = [first, *[s for s in SPLITS if s != first]]
         for name in order:

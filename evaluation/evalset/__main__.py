@@ -29,9 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument(
         "--family",
-        choices=("a", "b"),
+        choices=("a", "b", "t"),
         default="a",
-        help="generator family: a (choices are made on it) or b (other means, only reported)",
+        help="generator family: a (choices are made on its fit split), b (other means, only reported) "
+        "or t (B's kind of material from training parts only; choices are made on all of it)",
     )
     ap.add_argument("--demo", action="store_true", help="the demo preset: 10 songs, 2 hummed queries")
     args = ap.parse_args(argv)

@@ -12,7 +12,7 @@ Layout of ``out_dir``::
 
 ``manifest.json``:
 
-* ``family``: "a" or "b" (:class:`Family`: who generated it, and whether choices may be made on it);
+* ``family``: "a", "b" or "t" (:class:`Family`: who generated it, and whether choices may be made on it);
 * ``songs[]``: ``id``, ``file``, ``title``, ``artist``, ``duration_s``, ``format``, ``sung`` (melody
   sung: festival in family A, the synthetic singer in B), ``lead`` (instrument or voice), ``qpm``, ``key``, ``melody_db`` (melody RMS
   over band RMS where it plays; negative = under the band), ``tune_id``, ``truth``;
@@ -99,15 +99,19 @@ class Family:
     melody_db_range: tuple[float, float] | None = None  # None: the arranger's ranges
     mastered: bool = False
     query_voices: tuple[str, ...] = ()  # synthetic voices of hummed/sung queries; () = A's
-    real_distractors: int = 0  # real tracks added to the catalog (held-out packages)
+    real_distractors: int = 0  # real tracks added to the catalog
+    real_split: str = "held-out"  # the game-music packages they come from (realmusic.PACKAGES)
+    for_choices: bool = False  # whether windows, thresholds and weights may be chosen on it
 
 
 #: Tunes of the corpus order before family B's: A's catalog and outside tunes (≤ 429 for 300
 #: songs) and the salience network's training tunes (evaluation/train_salience.py takes 560 after
 #: A's first 440).
 FAMILY_B_TUNE_OFFSET = 1000
+#: Family T's tunes come after B's (B takes ≤ 429 from 1000 for 300 songs).
+FAMILY_T_TUNE_OFFSET = 1500
 FAMILIES = {
-    "a": Family("a"),
+    "a": Family("a", for_choices=True),
     "b": Family(
         "b",
         tune_offset=FAMILY_B_TUNE_OFFSET,
@@ -118,6 +122,22 @@ FAMILIES = {
         mastered=True,
         query_voices=synth.HELD_OUT_VOICES,
         real_distractors=20,
+    ),
+    # B's kind of material made only of training parts, so that choices about sung-melody songs,
+    # synthetic singers and mix buses can be made without reading B: tunes after B's, the
+    # synthetic singer's training voices (the salience network heard them), A's soundfonts, and
+    # real tracks of the fit packages. Every split of it is for choosing.
+    "t": Family(
+        "t",
+        tune_offset=FAMILY_T_TUNE_OFFSET,
+        sung_share=0.6,
+        singers=tuple(synth.as_lead(n) for n in synth.TRAIN_VOICES),
+        melody_db_range=(-9.0, 6.0),
+        mastered=True,
+        query_voices=synth.TRAIN_VOICES,
+        real_distractors=20,
+        real_split="fit",
+        for_choices=True,
     ),
 }
 
@@ -478,7 +498,7 @@ def build_dataset(
     )
     manifest["family"] = fam.name
     if fam.real_distractors:
-        manifest["songs"] += _real_distractors(out, fam.real_distractors, cache_dir)
+        manifest["songs"] += _real_distractors(out, fam.real_distractors, cache_dir, fam.real_split)
     stats = BuildStats(
         len(song_jobs), reused_songs, len(q_jobs) + len(n_jobs), reused_q, round(time.time() - t_start, 2)
     )
@@ -497,12 +517,12 @@ def build_dataset(
     return manifest
 
 
-def _real_distractors(out: Path, n: int, cache_dir: Path | None) -> list[dict]:
-    """Up to ``n`` real tracks of the held-out game-music packages, copied into ``songs/`` as
+def _real_distractors(out: Path, n: int, cache_dir: Path | None, split: str) -> list[dict]:
+    """Up to ``n`` real tracks of the game-music packages of ``split``, copied into ``songs/`` as
     catalog songs no query is of: a hum must still find its song among real music."""
     cache = (cache_dir or default_cache_dir()) / "realmusic"
     by_package: dict[str, list] = {}
-    for t in realmusic.tracks(cache, splits=("held-out",)):
+    for t in realmusic.tracks(cache, splits=(split,)):
         by_package.setdefault(t.package, []).append(t)
     # round-robin over the packages: several productions and composers, not one album
     found = [t for group in itertools.zip_longest(*by_package.values()) for t in group if t is not None]
@@ -524,7 +544,7 @@ def _real_distractors(out: Path, n: int, cache_dir: Path | None) -> list[dict]:
                 "real": True,
                 "sung": None,
                 "truth": None,
-                "split": "held-out",
+                "split": split,
             }
         )
     return entries

@@ -68,3 +68,28 @@ def test_family_b_tunes_start_after_a_and_the_training_tunes() -> None:
     assert train.DEFAULT_EXCLUDE >= 429  # family A: 300 songs + 129 outside tunes
     assert train.DEFAULT_EXCLUDE + train.DEFAULT_SONGS <= FAMILY_B_TUNE_OFFSET
     assert not set(train.training_family(7, "x", True).singers or ()) & {synth.as_lead(n) for n in synth.HELD_OUT_VOICES}
+
+
+def test_family_t_is_b_kind_of_material_made_only_of_training_parts(
+    melodies: list[Melody], tune_cache: Path, tmp_path: Path
+) -> None:
+    # Family T is for choosing: none of its singers, soundfonts, tunes or real tracks is B's
+    t, b = FAMILIES["t"], FAMILIES["b"]
+    assert t.for_choices and FAMILIES["a"].for_choices and not b.for_choices
+    assert t.tune_offset >= b.tune_offset + 429  # B: 300 songs + 129 outside tunes
+    assert set(t.query_voices) <= set(synth.TRAIN_VOICES)
+    assert t.real_split == "fit" and b.real_split == "held-out"
+    assert any(split == "fit" for split, _ in realmusic.PACKAGES.values())
+    fam = dataclasses.replace(t, tune_offset=10, real_distractors=0)
+    m = build_dataset(tmp_path, n_songs=3, n_queries_per_kind=1, n_out_of_catalog=0, n_nosong=0,
+                      family=fam, cache_dir=tune_cache, workers=2)
+    assert m["family"] == "t"
+    fonts = {f.name for f in SOUNDFONTS}
+    for s in m["songs"]:
+        plan = json.loads((tmp_path / s["truth"]).read_text())["plan"]
+        assert {plan["band_soundfont"], plan["lead_soundfont"]} <= fonts
+        assert plan["master"] is not None and -9.0 <= plan["melody_db"] <= 6.0
+        if s["sung"]:
+            assert s["lead"] in synth.TRAIN_VOICES
+    voices = {q["performer"].split(":", 1)[1].split("/")[-1] for q in m["queries"] if q["kind"] != "recorded"}
+    assert voices <= set(synth.TRAIN_VOICES), voices
