@@ -5,6 +5,9 @@
         --sizes all,100
     # 2. fit on the fit split, choose the threshold there, report the held-out split
     .venv/bin/python bench/calibrate.py fit eval-data/calib11
+    # or fit on family A's fit split and all of family T (a training family), report A's
+    # held-out split and family B
+    .venv/bin/python bench/calibrate.py fit eval-data/calib30-a eval-data/calib30-t eval-data/calib30-b
 
 ``collect`` searches each query through the real service against the catalog ``humbot eval``
 imported, once per catalog size: ``all`` (every song) and ``N`` (a fixed subset of N songs,
@@ -13,10 +16,11 @@ out-of-catalog and no-song queries). It writes one row
 per query and size: the split, kind, the top song's standing (score, margin, z, log_songs —
 what the confidence reads), its reason if the query carried no tune, and whether it was right.
 
-``fit`` fits the logistic regression on the fit split's rows whose query carried a tune
-(``reason`` not set by the evidence: those never match anyway), picks the lowest threshold
-whose confident answers are at least ``--precision`` right on the fit split, and prints, for
-the held-out split at each size: a reliability table, the expected calibration error, the
+``fit`` fits the logistic regression on the rows choices may be made on (family A's fit split,
+and every row of family T, a training family) whose query carried a tune (``reason`` not set by
+the evidence: those never match anyway), picks the lowest threshold whose confident answers
+are at least ``--precision`` right on those rows, and prints, for every family, split and size
+(under the fitted confidence and under the current one): a reliability table, the expected calibration error, the
 precision of confident answers, the share of in-catalog queries answered as a match, and the
 false-match rates of out-of-catalog and no-song queries. The weights it prints go into
 ``core/calibration.py`` and the threshold into ``search.match_threshold``.
@@ -71,7 +75,7 @@ async def collect(run: Path, dataset: Path, out: Path, sizes: list[str], config:
                 got = [r.song.song_id for r in resp.results]
                 st = resp.standing
                 rows.append({
-                    "size": size, "songs": len(keep) if keep is not None else len(id_map),
+                    "family": manifest.get("family", "a"), "size": size, "songs": len(keep) if keep is not None else len(id_map),
                     "file": q["file"], "kind": q["kind"], "subkind": q.get("subkind"), "split": q.get("split"),
                     "expected": expected, "rank": got.index(expected) + 1 if expected in got else None,
                     "right": bool(got) and got[0] == expected, "reason": resp.reason,
@@ -84,10 +88,6 @@ async def collect(run: Path, dataset: Path, out: Path, sizes: list[str], config:
     (out / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     print(f"{len(rows)} rows → {out / 'rows.jsonl'}")
 
-
-#: The confidence before issue 14 (score and margin only, no query evidence, threshold 0.5): the
-#: same rankings, so its figures on the same rows are those of the code before the change.
-BEFORE = ((30.0, 60.0, 0.0, 0.0), -30.0 * 0.70 - 60.0 * 0.045, 0.5)
 
 
 def _confidences(rows: list[dict], weights, intercept, *, with_evidence: bool = True) -> np.ndarray:
@@ -115,11 +115,22 @@ def threshold_for(conf: np.ndarray, right: np.ndarray, precision: float) -> floa
 FEATURES = ("score", "margin", "z", "log_songs")  # calibration.model_inputs (z as log(1 + z))
 
 
-def fit(out: Path, precision: float, features: list[str], threshold_size: str = "all") -> None:
+def for_choosing(row: dict) -> bool:
+    """Whether a row may be fitted on: family A's fit split, or any of family T (a training
+    family: evaluation.evalset.dataset.FAMILIES). Family B and A's held-out split are only reported."""
+    family = row.get("family", "a")
+    return family == "t" or (family == "a" and row["split"] == "fit")
+
+
+def fit(outs: list[Path], precision: float, features: list[str], threshold_size: str = "all",
+        save: Path | None = None) -> None:
     from sklearn.linear_model import LogisticRegression
 
-    rows = [json.loads(x) for x in (out / "rows.jsonl").read_text().splitlines()]
-    train = [r for r in rows if r["split"] == "fit" and r["standing"] and r["reason"] not in EVIDENCE_REASONS]
+    rows = [json.loads(x) for out in outs for x in (out / "rows.jsonl").read_text().splitlines()]
+    for r in rows:
+        r.setdefault("family", "a")
+        r["use"] = "fit" if for_choosing(r) else "held-out"
+    train = [r for r in rows if r["use"] == "fit" and r["standing"] and r["reason"] not in EVIDENCE_REASONS]
     use = [FEATURES.index(f) for f in features]
     X = np.array([[calibration.model_inputs(r["standing"])[i] for i in use] for r in train])
     y = np.array([r["right"] for r in train], dtype=int)
@@ -132,17 +143,24 @@ def fit(out: Path, precision: float, features: list[str], threshold_size: str = 
           f"{tuple(round(w, 3) for w in weights)}, intercept = {intercept:.3f}")
     # The threshold is chosen at the catalog's full size: a small subset's out-of-catalog
     # recordings match by chance far more often (its margins are wider), and are reported apart.
-    fit_rows = [r for r in rows if r["split"] == "fit" and r["size"] == threshold_size]
+    fit_rows = [r for r in rows if r["use"] == "fit" and r["size"] == threshold_size]
     t = threshold_for(_confidences(fit_rows, weights, intercept), np.array([r["right"] for r in fit_rows]), precision)
-    print(f"threshold for ≥ {precision:.0%} precision on the fit split at size {threshold_size}: {t:.2f}")
-    for split in ("fit", "held-out"):
-        for size in dict.fromkeys(r["size"] for r in rows):
-            part = [r for r in rows if r["split"] == split and r["size"] == size]
-            if part:
-                _report(part, weights, intercept, t, f"{split}, {part[0]['songs']} songs")
-                _report(part, *BEFORE, f"{split}, {part[0]['songs']} songs, BEFORE (old confidence, no evidence)",
-                        with_evidence=False)
-    (out / "fit.json").write_text(json.dumps({"weights": weights, "intercept": intercept, "threshold": t}))
+    print(f"threshold for ≥ {precision:.0%} precision on the fit rows at size {threshold_size}: {t:.2f}")
+    current = (calibration.WEIGHTS, calibration.INTERCEPT, _current_threshold())
+    for family in dict.fromkeys(r["family"] for r in rows):
+        for split in ("fit", "held-out"):
+            for size in dict.fromkeys(r["size"] for r in rows):
+                part = [r for r in rows if r["family"] == family and r["split"] == split and r["size"] == size]
+                if part:
+                    name = f"family {family}, {split} ({'fitted on' if part[0]['use'] == 'fit' else 'reported only'}), {part[0]['songs']} songs"
+                    _report(part, weights, intercept, t, name)
+                    _report(part, *current, f"{name}, CURRENT (core.calibration and config.yaml as they are)")
+    if save:
+        save.write_text(json.dumps({"weights": weights, "intercept": intercept, "threshold": t}))
+
+
+def _current_threshold() -> float:
+    return float(load_config(Path("config.yaml")).search.match_threshold)
 
 
 def _report(rows: list[dict], weights, intercept, t: float, name: str, *, with_evidence: bool = True) -> None:
@@ -181,7 +199,8 @@ def main() -> None:
     c.add_argument("--config", type=Path, default=Path("config.yaml"))
     c.add_argument("--sizes", default="all,100", help="catalog sizes: 'all' and/or a number of songs")
     f = sub.add_parser("fit")
-    f.add_argument("out", type=Path)
+    f.add_argument("outs", type=Path, nargs="+", help="collected rows: family A's, and optionally family T's and B's")
+    f.add_argument("--save", type=Path, help="write the fitted weights and threshold here (JSON)")
     f.add_argument("--precision", type=float, default=0.98, help="precision of confident answers on the fit split")
     f.add_argument("--features", default="score,margin,z", help=f"which of {','.join(FEATURES)} the model reads")
     f.add_argument("--threshold-size", default="all", help="the catalog size the threshold is chosen at")
@@ -189,7 +208,7 @@ def main() -> None:
     if args.cmd == "collect":
         asyncio.run(collect(args.run, args.dataset, args.out, args.sizes.split(","), args.config))
     else:
-        fit(args.out, args.precision, args.features.split(","), args.threshold_size)
+        fit(args.outs, args.precision, args.features.split(","), args.threshold_size, args.save)
 
 
 if __name__ == "__main__":
