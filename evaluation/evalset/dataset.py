@@ -53,6 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core import audio
+from core.errors import HumbotError
 from core.types import Upload
 from evaluation.evalset import realmusic
 from evaluation.evalset import singer as synth
@@ -517,6 +519,18 @@ def build_dataset(
     return manifest
 
 
+def _decodes(track: realmusic.Track) -> bool:
+    """Whether the service can read ``track``: hyperrogue-music ships three Vorbis files whose
+    headers ffmpeg rejects (hr-savino-caribbean, -ivory, -ocean); as catalog songs they would stop
+    an evaluation at import, so they are left out like a damaged upload."""
+    try:
+        audio.decode_file(track.path, sample_rate=8000, max_seconds=5.0)
+    except HumbotError:
+        log.info("left out %s: it does not decode", track.track_id)
+        return False
+    return True
+
+
 def _real_distractors(out: Path, n: int, cache_dir: Path | None, split: str) -> list[dict]:
     """Up to ``n`` real tracks of the game-music packages of ``split``, copied into ``songs/`` as
     catalog songs no query is of: a hum must still find its song among real music."""
@@ -529,7 +543,7 @@ def _real_distractors(out: Path, n: int, cache_dir: Path | None, split: str) -> 
     if not found:
         log.warning("no real music installed for family B's distractors: %s", realmusic.install_command())
     entries = []
-    for t in found[:n]:
+    for t in itertools.islice(filter(_decodes, found), n):
         sid = "r" + hashlib.sha256(t.track_id.encode()).hexdigest()[:8]
         dst = out / "songs" / f"{sid}-{_slug(t.track_id)}{t.path.suffix.lower()}"
         if not dst.exists():
