@@ -98,7 +98,7 @@ class SearchConfig(Section):
     )  # of those, re-ranked (melody: coarse DTW on all, precise on 50)
     weights: dict[str, float] = {"melody": 1.0, "panns": 0.5, "harmony": 3.0}
     # Embedders that only add evidence when their best song is convincing (see core.fusion.fuse).
-    gates: dict[str, Gate] = {"harmony": Gate(score=0.6, margin=0.05)}
+    gates: dict[str, Gate] = {"harmony": Gate(score=0.6, margin=0.08)}  # config.yaml says why
     match_threshold: float = Field(0.5, ge=0, le=1)  # confidence needed to call it a match
     clip_seconds: float = Field(15.0, gt=1, le=60)
     clip_format: Literal["ogg", "mp3"] = "ogg"

@@ -104,3 +104,16 @@ def test_the_best_scoring_version_stands_for_its_group() -> None:
     fused = fuse({"melody": _hits(a=(0.70, 1.0), a2=(0.75, 2.0), b=(0.50, 0.0))}, W, group_of={"a2": "a"})
     assert [(f.song_id, f.versions) for f in fused] == [("a2", ("a",)), ("b", ())]
     assert abs(fused[0].standing.margin - 0.25) < 1e-9
+
+
+def test_the_default_harmony_gate_wants_a_lead_of_0_08() -> None:
+    """Family T's out-of-catalog recording that harmony led by 0.079 (0.763 against 0.684) was a
+    confident wrong answer under the old 0.05 margin; the default gate gives it nothing now."""
+    from core.settings import SearchConfig
+
+    gates, weights = SearchConfig().gates, SearchConfig().weights
+    melody = _hits(a=(0.70, 10.0), b=(0.66, 3.0))
+    harmony = _hits(b=(0.763, 21.5), a=(0.684, 11.0))
+    assert fuse({"melody": melody, "harmony": harmony}, weights, gates)[0].song_id == "a"
+    clear = _hits(b=(0.763, 21.5), a=(0.68, 11.0))  # a lead of 0.083 still counts
+    assert fuse({"melody": melody, "harmony": clear}, weights, gates)[0].song_id == "b"
