@@ -27,7 +27,6 @@ import sys
 from dataclasses import asdict, fields
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from calibrate import _subset, for_choosing  # noqa: E402  (a sibling bench script)
