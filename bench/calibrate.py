@@ -52,36 +52,44 @@ def _subset(song_ids: list[str], n: int) -> frozenset[str]:
     return frozenset(sorted(song_ids, key=lambda s: hashlib.sha256(s.encode()).hexdigest())[:n])
 
 
-async def collect(run: Path, dataset: Path, out: Path, sizes: list[str], config: Path) -> None:
+def queries_by_size(manifest: dict, dataset: Path, sizes: list[str]):
+    """(size, filter, query, expected catalog song id) for every query of ``manifest`` at each
+    catalog size: ``all``, or a fixed subset of N songs (:func:`_subset`). A query whose song
+    is not in the subset is skipped: the same out-of-catalog set at every size."""
     from tqdm import tqdm
 
+    # dataset song id → catalog song id (the catalog names songs by their file's sha256)
+    id_map = {s["id"]: sha256_of((dataset / s["file"]).read_bytes())[:SONG_ID_LEN] for s in manifest["songs"]}
+    for size in sizes:
+        keep = None if size == "all" else _subset(sorted(id_map.values()), int(size))
+        flt = SearchFilter(song_ids=keep) if keep is not None else None
+        for q in tqdm(manifest["queries"], desc=f"size {size}"):
+            expected = id_map.get(q.get("song") or "")
+            if keep is not None and expected is not None and expected not in keep:
+                continue
+            yield size, flt, q, expected
+
+
+async def collect(run: Path, dataset: Path, out: Path, sizes: list[str], config: Path) -> None:
     manifest = json.loads((dataset / "manifest.json").read_text())
     cfg = variant_config(load_config(config), run.name, run / "data")
     service = build_service(cfg)
     await service.start()
     rows = []
     try:
-        # dataset song id → catalog song id (the catalog names songs by their file's sha256)
-        id_map = {s["id"]: sha256_of((dataset / s["file"]).read_bytes())[:SONG_ID_LEN] for s in manifest["songs"]}
-        for size in sizes:
-            keep = None if size == "all" else _subset(sorted(id_map.values()), int(size))
-            flt = SearchFilter(song_ids=keep) if keep is not None else None
-            for q in tqdm(manifest["queries"], desc=f"size {size}"):
-                expected = id_map.get(q.get("song") or "")
-                if keep is not None and expected is not None and expected not in keep:
-                    continue  # its song is not in this catalog: the same out-of-catalog set at every size
-                resp = await service.search((dataset / q["file"]).read_bytes(), filename=Path(q["file"]).name,
-                                            top_k=10, with_clip=False, source="calibrate", filters=flt)
-                got = [r.song.song_id for r in resp.results]
-                st = resp.standing
-                rows.append({
-                    "family": manifest.get("family", "a"), "size": size, "songs": len(keep) if keep is not None else len(id_map),
-                    "file": q["file"], "kind": q["kind"], "subkind": q.get("subkind"), "split": q.get("split"),
-                    "expected": expected, "rank": got.index(expected) + 1 if expected in got else None,
-                    "right": bool(got) and got[0] == expected, "reason": resp.reason,
-                    "confidence": resp.results[0].confidence if resp.results else 0.0, "match": resp.match,
-                    "standing": st.as_row() if st else None,
-                })  # fmt: skip
+        for size, flt, q, expected in queries_by_size(manifest, dataset, sizes):
+            resp = await service.search((dataset / q["file"]).read_bytes(), filename=Path(q["file"]).name,
+                                        top_k=10, with_clip=False, source="calibrate", filters=flt)
+            got = [r.song.song_id for r in resp.results]
+            st = resp.standing
+            rows.append({
+                "family": manifest.get("family", "a"), "size": size, "songs": len(flt.song_ids) if flt and flt.song_ids is not None else len(manifest["songs"]),
+                "file": q["file"], "kind": q["kind"], "subkind": q.get("subkind"), "split": q.get("split"),
+                "expected": expected, "rank": got.index(expected) + 1 if expected in got else None,
+                "right": bool(got) and got[0] == expected, "reason": resp.reason,
+                "confidence": resp.results[0].confidence if resp.results else 0.0, "match": resp.match,
+                "standing": st.as_row() if st else None,
+            })  # fmt: skip
     finally:
         await service.close()
     out.mkdir(parents=True, exist_ok=True)

@@ -29,22 +29,19 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).parent))
-from calibrate import _subset, for_choosing  # noqa: E402  (a sibling bench script)
+from calibrate import for_choosing, queries_by_size  # noqa: E402  (a sibling bench script)
 
 from bot.config import load_config  # noqa: E402
 from bot.wiring import build_service  # noqa: E402
 from core import evidence, fusion  # noqa: E402
-from core.catalog import SONG_ID_LEN, sha256_of  # noqa: E402
 from core.fingerprint.matching import ACCEPTED_CONFIDENCE  # noqa: E402
 from core.service import search as search_mod  # noqa: E402
 from core.settings import Gate  # noqa: E402
-from core.types import IndexHit, SearchFilter  # noqa: E402
+from core.types import IndexHit  # noqa: E402
 from evaluation.evaluate import variant_config  # noqa: E402
 
 
 async def dump(run: Path, dataset: Path, out: Path, sizes: list[str], config: Path) -> None:
-    from tqdm import tqdm
-
     manifest = json.loads((dataset / "manifest.json").read_text())
     cfg = variant_config(load_config(config), run.name, run / "data")
     service = build_service(cfg)
@@ -67,28 +64,21 @@ async def dump(run: Path, dataset: Path, out: Path, sizes: list[str], config: Pa
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     try:
-        id_map = {s["id"]: sha256_of((dataset / s["file"]).read_bytes())[:SONG_ID_LEN] for s in manifest["songs"]}
         with out.open("w") as f:
-            for size in sizes:
-                keep = None if size == "all" else _subset(sorted(id_map.values()), int(size))
-                flt = SearchFilter(song_ids=keep) if keep is not None else None
-                for q in tqdm(manifest["queries"], desc=f"size {size}"):
-                    expected = id_map.get(q.get("song") or "")
-                    if keep is not None and expected is not None and expected not in keep:
-                        continue
-                    captured.clear()
-                    resp = await service.search((dataset / q["file"]).read_bytes(), filename=Path(q["file"]).name,
-                                                top_k=10, with_clip=False, source="replay", filters=flt)
-                    f.write(json.dumps({
-                        "family": manifest.get("family", "a"), "size": size, "file": q["file"], "kind": q["kind"],
-                        "subkind": q.get("subkind"), "split": q.get("split"), "expected": expected,
-                        "evidence": {k: float(v) for k, v in asdict(resp.evidence).items()} if resp.evidence else None,
-                        "recognised": captured.get("recognised"), "hits": captured.get("hits", {}),
-                        "n_songs": captured.get("n_songs"), "groups": captured.get("groups", {}),
-                        "served": {"top": resp.best.song.song_id if resp.best else None, "match": resp.match,
-                                   "reason": resp.reason},
-                    }) + "\n")  # fmt: skip
-                    n += 1
+            for size, flt, q, expected in queries_by_size(manifest, dataset, sizes):
+                captured.clear()
+                resp = await service.search((dataset / q["file"]).read_bytes(), filename=Path(q["file"]).name,
+                                            top_k=10, with_clip=False, source="replay", filters=flt)
+                f.write(json.dumps({
+                    "family": manifest.get("family", "a"), "size": size, "file": q["file"], "kind": q["kind"],
+                    "subkind": q.get("subkind"), "split": q.get("split"), "expected": expected,
+                    "evidence": {k: float(v) for k, v in asdict(resp.evidence).items()} if resp.evidence else None,
+                    "recognised": captured.get("recognised"), "hits": captured.get("hits", {}),
+                    "n_songs": captured.get("n_songs"), "groups": captured.get("groups", {}),
+                    "served": {"top": resp.best.song.song_id if resp.best else None, "match": resp.match,
+                               "reason": resp.reason},
+                }) + "\n")  # fmt: skip
+                n += 1
     finally:
         await service.close()
     print(f"{n} rows → {out}")
