@@ -27,7 +27,7 @@ from core import fingerprint as fp
 from core.batching import MicroBatcher
 from core.errors import BackendUnavailable
 from core.fingerprint.matching import ACCEPTED_CONFIDENCE, accepted
-from core.fusion import convincing, fuse
+from core.fusion import Fused, convincing, fuse
 from core.index.fingerprint_base import FingerprintMatch
 from core.service.admission import Admission
 from core.service.backends import Backends, decode
@@ -46,6 +46,60 @@ def _one_per_recording(hits: list[IndexHit], groups: Mapping[str, str]) -> list[
     for h in hits:
         by_group.setdefault(groups.get(h.song_id, h.song_id), []).append(h)
     return [next((h for h in members if h.song_id == g), members[0]) for g, members in by_group.items()]
+
+
+@dataclasses.dataclass(frozen=True)
+class Ranking:
+    """The fused ranking of a search, before the fingerprint's answer and the match threshold.
+
+    ``reason``: why the query carries no tune (:func:`core.evidence.judge`), or None;
+    ``factor``: the share of each song's confidence the answer keeps for that
+    (:data:`core.evidence.NO_TUNE_FACTOR` with a reason, else 1).
+    """
+
+    fused: list[Fused]
+    reason: str | None
+    factor: float
+
+
+def rank(
+    hits: Mapping[str, list[IndexHit]],
+    heard: evidence.QueryEvidence | None,
+    search: SearchConfig,
+    *,
+    n_songs: int,
+    groups: Mapping[str, str],
+    fingerprint_searched: bool,
+) -> Ranking:
+    """The paths' hits → one calibrated ranking (:func:`core.fusion.fuse`) and the query's verdict.
+
+    A pure function, shared with ``bench/fusion_replay.py`` so that what is replayed offline is
+    what is served. ``fingerprint_searched``: the landmark fingerprint index was searched (it
+    answers recordings of the song itself). The gated paths (harmony) then stay out: they
+    stand in for the fingerprint only where there is none (turned off, or its index
+    unavailable); only when nothing else answered do they still list the closest songs. With
+    both, on the 411 queries that may be chosen on (A fit + family T), the harmony bonus found no
+    song the fingerprint had not, and made one confident wrong answer and one held note answered
+    as a match (BENCHMARKS.md §5, stop 32).
+
+    A query with no tune in it (a held note, speech, drums…) is never a confident answer. Without
+    the fingerprint, a gated path that found a recording of the song itself by a wide margin
+    excuses it (:data:`core.evidence.RECORDING_MARGIN`: a held note's chroma can pass the
+    ordinary gate); with it, only the fingerprint's own answer does (in the pipeline). ``heard``
+    None: not judged.
+    """
+    recording = {
+        n: Gate(score=g.score, margin=max(g.margin, evidence.RECORDING_MARGIN))
+        for n, g in search.gates.items()
+    }
+    if fingerprint_searched:  # with nothing else (a held note has no melody), they still list songs
+        exempt = False
+        hits = {n: h for n, h in hits.items() if n not in search.gates} or dict(hits)
+    else:
+        exempt = bool(convincing(hits, recording, groups))
+    fused = fuse(hits, search.weights, search.gates, n_songs=n_songs, group_of=groups)
+    reason = None if heard is None or exempt else evidence.judge(heard)
+    return Ranking(fused, reason, evidence.NO_TUNE_FACTOR if reason else 1.0)
 
 
 def _versions_of(song_id: str, groups: Mapping[str, str]) -> tuple[str, ...]:
@@ -119,7 +173,8 @@ class SearchPipeline:
             ),
         )
         heard: evidence.QueryEvidence = gathered[0]
-        recognised: FingerprintMatch | None = gathered[1]
+        fingerprinted: tuple[bool, FingerprintMatch | None] = gathered[1]
+        searched, recognised = fingerprinted
         paths: list[tuple[str, list[IndexHit], dict[str, float]]] = gathered[2:]
         hits = {name: found for name, found, _ in paths if found}
         for stage in ("embed", "search", "rerank"):
@@ -132,17 +187,10 @@ class SearchPipeline:
             if filters and filters.song_ids is not None
             else await self.library.count_songs()
         )
-        fused = fuse(hits, self.search_cfg.weights, self.search_cfg.gates, n_songs=n_songs, group_of=groups)
-        # A query with no tune in it (a held note, speech, drums…) is never a confident answer,
-        # unless a gated path (harmony) found a recording of the song itself by a wide margin:
-        # its fingerprint is evidence of its own, and a phone recording of a band can be a poor
-        # single voice. (A held note's chroma can pass the ordinary gate: hence the wider one.)
-        recording = {
-            n: Gate(score=g.score, margin=max(g.margin, evidence.RECORDING_MARGIN))
-            for n, g in self.search_cfg.gates.items()
-        }
-        reason = None if convincing(hits, recording, groups) else evidence.judge(heard)
-        factor = evidence.NO_TUNE_FACTOR if reason else 1.0
+        ranking = rank(
+            hits, heard, self.search_cfg, n_songs=n_songs, groups=groups, fingerprint_searched=searched
+        )
+        fused, reason, factor = ranking.fused, ranking.reason, ranking.factor
         versions = {f.song_id: _versions_of(f.song_id, groups) for f in fused[:top_k]}
         songs = await asyncio.to_thread(
             self.catalog.get_many, [i for f in fused[:top_k] for i in (f.song_id, *versions[f.song_id])]
@@ -202,11 +250,12 @@ class SearchPipeline:
 
     async def _fingerprint_path(
         self, query: audio_mod.Audio, filters: SearchFilter | None
-    ) -> FingerprintMatch | None:
-        """The song a query is a recording of, by its landmarks — or None (also without a fingerprint index)."""
+    ) -> tuple[bool, FingerprintMatch | None]:
+        """(was the fingerprint index searched, the song the query is a recording of by its
+        landmarks — or None): (False, None) without a fingerprint index or while it is unavailable."""
         fingerprints = self.backends.fingerprints
         if fingerprints is None or not await self.backends.open_fingerprints():
-            return None
+            return False, None
         variants = await self.admission.run(self._query_landmarks, query, admitted=True)
         ids = filters.song_ids if filters else None
         try:
@@ -218,10 +267,11 @@ class SearchPipeline:
                 found = await fingerprints.search(batch, top_k=10, song_ids=ids)
                 hit = accepted([f.hit for f in found])
                 if hit is not None:
-                    return next(f for f in found if f.hit is hit)
-        except BackendUnavailable:  # the other paths still answer
+                    return True, next(f for f in found if f.hit is hit)
+        except BackendUnavailable:  # the other paths still answer, harmony in its place
             log.warning("fingerprint index unavailable: searching without it")
-        return None
+            return False, None
+        return True, None
 
     def _query_landmarks(self, query: audio_mod.Audio) -> list[tuple[float, fp.Landmarks]]:
         return fp.query_variants(query.resampled(fp.SAMPLE_RATE).samples, self.backends.fingerprint_speeds)
