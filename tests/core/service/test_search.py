@@ -31,14 +31,19 @@ def _ranked(hits, heard=None, *, searched: bool):
 def test_with_the_fingerprint_searched_the_harmony_gate_adds_nothing() -> None:
     alone = _ranked({"melody": MELODY}, searched=True).fused
     both = _ranked({"melody": MELODY, "harmony": HARMONY}, searched=True).fused
-    assert [(f.song_id, f.score, f.confidence) for f in both] == [(f.song_id, f.score, f.confidence) for f in alone]
+    assert [(f.song_id, f.score, f.confidence) for f in both] == [
+        (f.song_id, f.score, f.confidence) for f in alone
+    ]
     assert both[0].song_id == "a"
 
 
 def test_without_a_fingerprint_index_harmony_stands_in_for_it() -> None:
     fused = _ranked({"melody": MELODY, "harmony": HARMONY}, searched=False).fused
     assert fused[0].song_id == "z" and fused[0].confidence > 0.5
-    assert abs(fused[0].score - (0.59 + SEARCH.weights["harmony"] * (0.93 - SEARCH.gates["harmony"].score))) < 1e-9
+    assert (
+        abs(fused[0].score - (0.59 + SEARCH.weights["harmony"] * (0.93 - SEARCH.gates["harmony"].score)))
+        < 1e-9
+    )
 
 
 def test_a_held_note_is_judged_unless_harmony_stands_in_for_the_fingerprint() -> None:
