@@ -79,8 +79,8 @@ def rank(
     stand in for the fingerprint only where there is none (turned off, or its index
     unavailable); only when nothing else answered do they still list the closest songs. With
     both, on the 411 queries that may be chosen on (A fit + family T), the harmony bonus found no
-    song the fingerprint had not, and made one confident wrong answer and one held note answered
-    as a match (BENCHMARKS.md §5, stop 32).
+    song the fingerprint and melody had not, and made a held note a confident match
+    (BENCHMARKS.md §5, stop 32).
 
     A query with no tune in it (a held note, speech, drums…) is never a confident answer. Without
     the fingerprint, a gated path that found a recording of the song itself by a wide margin
