@@ -124,10 +124,11 @@ FEATURES = ("score", "margin", "z", "log_songs")  # calibration.model_inputs (z 
 
 
 def for_choosing(row: dict) -> bool:
-    """Whether a row may be fitted on: family A's fit split, or any of family T (a training
-    family: evaluation.evalset.dataset.FAMILIES). Family B and A's held-out split are only reported."""
+    """Whether a row may be fitted on: family A's fit split, any of family T (a training family:
+    evaluation.evalset.dataset.FAMILIES), or the fit split of the real-music bench (family R,
+    bench/real_music_service.py). Family B and the held-out splits of A and R are only reported."""
     family = row.get("family", "a")
-    return family == "t" or (family == "a" and row["split"] == "fit")
+    return family == "t" or (family in ("a", "r") and row["split"] == "fit")
 
 
 def fit(outs: list[Path], precision: float, features: list[str], threshold_size: str = "all",
