@@ -13,8 +13,9 @@ the landmark fingerprint recognised (that path is not replayed: its answer stand
 ``replay`` re-runs what :meth:`core.service.search.SearchPipeline.search` does after the paths —
 :func:`core.service.search.rank` (the function the service calls: fusion, the recording gate,
 :func:`core.evidence.judge`), then the fingerprint's answer first and the match threshold — and
-prints issue 14's figures per family and split, marking which rows may be chosen on (``bench/calibrate.py``'s ``for_choosing``: family A's fit split and
-all of family T). Every variant is a JSON object of ``search`` settings (``weights``,
+prints issue 14's figures per family and split, marking which rows may be chosen on
+(``bench/calibrate.py``'s ``for_choosing``: family A's fit split, all of family T, and the fit
+split of the real-music set R). Every variant is a JSON object of ``search`` settings (``weights``,
 ``gates``, ``match_threshold``) over config.yaml's; ``"no_fingerprint": true`` replays the
 service without a fingerprint index.
 """

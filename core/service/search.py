@@ -52,14 +52,17 @@ def _one_per_recording(hits: list[IndexHit], groups: Mapping[str, str]) -> list[
 class Ranking:
     """The fused ranking of a search, before the fingerprint's answer and the match threshold.
 
-    ``reason``: why the query carries no tune (:func:`core.evidence.judge`), or None;
-    ``factor``: the share of each song's confidence the answer keeps for that
-    (:data:`core.evidence.NO_TUNE_FACTOR` with a reason, else 1).
+    ``reason``: why the query carries no tune (:func:`core.evidence.judge`), or None.
     """
 
     fused: list[Fused]
     reason: str | None
-    factor: float
+
+    @property
+    def factor(self) -> float:
+        """The share of each song's confidence the answer keeps: :data:`core.evidence.NO_TUNE_FACTOR`
+        with a reason, else 1."""
+        return evidence.NO_TUNE_FACTOR if self.reason else 1.0
 
 
 def rank(
@@ -99,7 +102,7 @@ def rank(
         exempt = bool(convincing(hits, recording, groups))
     fused = fuse(hits, search.weights, search.gates, n_songs=n_songs, group_of=groups)
     reason = None if heard is None or exempt else evidence.judge(heard)
-    return Ranking(fused, reason, evidence.NO_TUNE_FACTOR if reason else 1.0)
+    return Ranking(fused, reason)
 
 
 def _versions_of(song_id: str, groups: Mapping[str, str]) -> tuple[str, ...]:
