@@ -45,6 +45,8 @@ from evaluation.evaluate import variant_config  # noqa: E402
 async def dump(run: Path, dataset: Path, out: Path, sizes: list[str], config: Path) -> None:
     manifest = json.loads((dataset / "manifest.json").read_text())
     cfg = variant_config(load_config(config), run.name, run / "data")
+    # Every path's hits, harmony's too: the replay can take the fingerprint away ("no_fingerprint").
+    cfg = cfg.model_copy(update={"search": cfg.search.model_copy(update={"gated_paths": "always"})})
     service = build_service(cfg)
     captured: dict = {}
     real_rank, real_fp = search_mod.rank, search_mod.SearchPipeline._fingerprint_path

@@ -99,6 +99,8 @@ class SearchConfig(Section):
     weights: dict[str, float] = {"melody": 1.0, "panns": 0.5, "harmony": 3.0}
     # Embedders that only add evidence when their best song is convincing (see core.fusion.fuse).
     gates: dict[str, Gate] = {"harmony": Gate(score=0.6, margin=0.08)}  # config.yaml says why
+    # Beside a fingerprint index, search the gated paths only when the ranking reads them.
+    gated_paths: Literal["when_needed", "always"] = "when_needed"
     match_threshold: float = Field(0.5, ge=0, le=1)  # confidence needed to call it a match
     clip_seconds: float = Field(15.0, gt=1, le=60)
     clip_format: Literal["ogg", "mp3"] = "ogg"

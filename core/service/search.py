@@ -167,18 +167,25 @@ class SearchPipeline:
         # melodic evidence is measured beside them.
         await self.backends.sync()  # songs another process added or removed since the last look
         groups = await self.backends.group_map()  # versions of one recording are one answer
+        first, later = self._paths_now_and_if_needed()
+
+        def paths_of(names: list[str]) -> list[Any]:
+            embedders = self.backends.embedders
+            return [self.search_path(n, by_rate[embedders[n].sample_rate], filters, groups) for n in names]
+
         gathered: list[Any] = await asyncio.gather(
             self.admission.run(self._evidence, query, by_rate, admitted=True),
             self._fingerprint_path(query, filters),
-            *(
-                self.search_path(name, by_rate[e.sample_rate], filters, groups)
-                for name, e in self.backends.embedders.items()
-            ),
+            *paths_of(first),
         )
         heard: evidence.QueryEvidence = gathered[0]
         fingerprinted: tuple[bool, FingerprintMatch | None] = gathered[1]
         searched, recognised = fingerprinted
         paths: list[tuple[str, list[IndexHit], dict[str, float]]] = gathered[2:]
+        if later and (not searched or not any(found for _, found, _ in paths)):
+            # What :func:`rank` reads the gated paths for: standing in for an unavailable
+            # fingerprint index, or listing songs when no other path found any.
+            paths += await asyncio.gather(*paths_of(later))
         hits = {name: found for name, found, _ in paths if found}
         for stage in ("embed", "search", "rerank"):
             timings[stage] = max(stage_ms.get(stage, 0.0) for _, _, stage_ms in paths)
@@ -250,6 +257,19 @@ class SearchPipeline:
             evidence=heard,
             standing=fused[0].standing if fused else None,
         )
+
+    def _paths_now_and_if_needed(self) -> tuple[list[str], list[str]]:
+        """The embedders' paths searched with every query, and those searched only when
+        :func:`rank` would read them. Beside a fingerprint index, the gated paths (harmony) are
+        read only when that index is unavailable or no other path found a song, so they wait for
+        that (``search.gated_paths: when_needed``; ~100 ms of a 1 s search at 1,000 songs,
+        BENCHMARKS.md §2); ``always`` searches every path, for benches that replay fusion with
+        the fingerprint taken away."""
+        names = list(self.backends.embedders)
+        if self.search_cfg.gated_paths == "always" or self.backends.fingerprints is None:
+            return names, []
+        gated = self.search_cfg.gates
+        return [n for n in names if n not in gated], [n for n in names if n in gated]
 
     async def _fingerprint_path(
         self, query: audio_mod.Audio, filters: SearchFilter | None

@@ -115,3 +115,64 @@ async def test_a_recording_of_a_song_kept_in_two_versions_is_still_answered(tmp_
         assert "fingerprint" in top.scores and top.confidence >= 0.99
     finally:
         await svc.close()
+
+
+def _drum_loop(seconds: int = 8) -> bytes:
+    """Noise bursts twice a second: no pitch for the melody path to follow."""
+    rng = np.random.default_rng(0)
+    hit = rng.standard_normal(800) * np.exp(-np.arange(800) / 100)
+    beat = np.concatenate([hit, np.zeros(SR // 2 - len(hit))])
+    return encode((0.5 * np.tile(beat, 2 * seconds)).astype(np.float32), "ogg")
+
+
+async def test_beside_a_fingerprint_index_harmony_is_searched_only_when_the_ranking_reads_it(
+    tmp_path: Path,
+) -> None:
+    svc = build_service(melody_only_config(tmp_path))  # melody, harmony and the fingerprint
+    await svc.start()
+    searched: list[str] = []
+    real_path = svc.pipeline.search_path
+
+    async def spy(name, *args, **kwargs):
+        searched.append(name)
+        return await real_path(name, *args, **kwargs)
+
+    svc.pipeline.search_path = spy  # type: ignore[method-assign]
+    hum = voice_note(2, 4.0, 10.0, shift=3.0)
+    try:
+        ids = {seed: (await svc.add_song(encode(tune(seed), "flac"), filename=f"s{seed}.flac")).song.song_id
+               for seed in (1, 2, 3)}
+        # A hum: melody found songs and the fingerprint index was searched; harmony is not read.
+        lazy = await svc.search(hum, filename="hum.ogg")
+        assert searched == ["melody"] and lazy.results[0].song.song_id == ids[2]
+
+        # Drums: no melody at all, so harmony still lists the closest songs (and no match).
+        searched.clear()
+        drums = await svc.search(_drum_loop(), filename="drums.ogg")
+        assert searched == ["melody", "harmony"]
+        assert drums.results and not drums.match
+
+        # The fingerprint index unavailable: harmony stands in for it.
+        searched.clear()
+        real_open = svc.backends.open_fingerprints
+
+        async def unavailable() -> bool:
+            return False
+
+        svc.backends.open_fingerprints = unavailable  # type: ignore[method-assign]
+        await svc.search(hum, filename="hum.ogg")
+        assert searched == ["melody", "harmony"]
+        svc.backends.open_fingerprints = real_open  # type: ignore[method-assign]
+    finally:
+        await svc.close()
+
+    # Searching every path on every query answers the hum exactly as the lazy search did.
+    every = build_service(melody_only_config(tmp_path, search={"gated_paths": "always"}))
+    await every.start()
+    try:
+        eager = await every.search(hum, filename="hum.ogg")
+    finally:
+        await every.close()
+    assert [(r.song.song_id, r.confidence, r.scores) for r in eager.results] == [
+        (r.song.song_id, r.confidence, r.scores) for r in lazy.results
+    ]
