@@ -97,12 +97,21 @@ def rank(
     }
     if fingerprint_searched:  # with nothing else (a held note has no melody), they still list songs
         exempt = False
-        hits = {n: h for n, h in hits.items() if n not in search.gates} or dict(hits)
+        if not reads_gated(hits, search, fingerprint_searched=True):
+            hits = {n: h for n, h in hits.items() if n not in search.gates}
     else:
         exempt = bool(convincing(hits, recording, groups))
     fused = fuse(hits, search.weights, search.gates, n_songs=n_songs, group_of=groups)
     reason = None if heard is None or exempt else evidence.judge(heard)
     return Ranking(fused, reason)
+
+
+def reads_gated(
+    hits: Mapping[str, list[IndexHit]], search: SearchConfig, *, fingerprint_searched: bool
+) -> bool:
+    """Does :func:`rank` read the gated paths' hits beside ``hits`` (the other paths')? Always
+    without a searched fingerprint index; beside one, only when no other path found a song."""
+    return not fingerprint_searched or not any(h for n, h in hits.items() if n not in search.gates)
 
 
 def _versions_of(song_id: str, groups: Mapping[str, str]) -> tuple[str, ...]:
@@ -182,9 +191,8 @@ class SearchPipeline:
         fingerprinted: tuple[bool, FingerprintMatch | None] = gathered[1]
         searched, recognised = fingerprinted
         paths: list[tuple[str, list[IndexHit], dict[str, float]]] = gathered[2:]
-        if later and (not searched or not any(found for _, found, _ in paths)):
-            # What :func:`rank` reads the gated paths for: standing in for an unavailable
-            # fingerprint index, or listing songs when no other path found any.
+        found_so_far = {name: found for name, found, _ in paths}
+        if later and reads_gated(found_so_far, self.search_cfg, fingerprint_searched=searched):
             paths += await asyncio.gather(*paths_of(later))
         hits = {name: found for name, found, _ in paths if found}
         for stage in ("embed", "search", "rerank"):
@@ -260,9 +268,9 @@ class SearchPipeline:
 
     def _paths_now_and_if_needed(self) -> tuple[list[str], list[str]]:
         """The embedders' paths searched with every query, and those searched only when
-        :func:`rank` would read them. Beside a fingerprint index, the gated paths (harmony) are
-        read only when that index is unavailable or no other path found a song, so they wait for
-        that (``search.gated_paths: when_needed``; ~100 ms of a 1 s search at 1,000 songs,
+        :func:`rank` would read them (:func:`reads_gated`). Beside a fingerprint index, the gated
+        paths (harmony) are read only when that index is unavailable or no other path found a
+        song, so they wait for that (``search.gated_paths: when_needed``; ~100 ms of a 1 s search at 1,000 songs,
         BENCHMARKS.md §2); ``always`` searches every path, for benches that replay fusion with
         the fingerprint taken away."""
         names = list(self.backends.embedders)
