@@ -1,6 +1,6 @@
 """Train the melody-salience network (core/embedders/salience_net.py) and write its weights.
 
-    .venv/bin/python -m evaluation.train_salience WORK_DIR [--songs 560] [--seed 7] [--steps 1500]
+    .venv/bin/python -m evaluation.train_salience WORK_DIR [--also DATASET ...] [--songs 560] [--seed 7] [--steps 3000]
 
 1. Renders ``--songs`` songs with :mod:`evaluation.evalset` (same arranger and mixing as family A) from
    tunes that are in *no* evaluation set: the first ``--exclude`` tunes of the corpus order
@@ -12,6 +12,8 @@
    mix bus (EQ, compression, saturation, room, noise). Soundfonts: family A's two only. Family
    B's voices and soundfont are never heard here. Each song's melody notes are its labels.
 2. Computes the network's input for each song, exactly as the melody embedder does at import.
+   ``--also DATASET`` adds the ``fit`` split of an evaluation set that may be chosen on
+   (families A and T; never a held-out split, and family B is refused). Their inputs are read from ``bench/melody_frames.py``'s cache where it has them.
 3. Trains the same network in torch (CPU) on random 16 s crops and saves it as the numpy
    weights :data:`core.embedders.salience_net.WEIGHTS` (or ``--weights``).
 
@@ -99,20 +101,59 @@ def labels(plan: dict, n_frames: int) -> np.ndarray:
 
 
 def song_features(truth: Path) -> Path:
-    """Cache the network input and labels of one song next to it (``.npz``)."""
+    """Cache the network input and labels of one rendered training song next to it (``.npz``)."""
+    audio = next(p for p in truth.parent.glob(truth.stem + ".*") if p.suffix not in (".json", ".npz"))
+    return _features((audio, truth, truth.with_suffix(".npz"), None))
+
+
+def _features(job: tuple[Path, Path, Path, Path | None]) -> Path:
+    """(audio, truth json, output .npz, a bench/melody_frames.py cache file or None) → output."""
     from core.audio import decode_bytes
 
-    out = truth.with_suffix(".npz")
+    audio, truth, out, cached = job
     if out.exists():
         return out
     plan = json.loads(truth.read_text())["plan"]
-    audio = next(p for p in truth.parent.glob(truth.stem + ".*") if p.suffix not in (".json", ".npz"))
-    y = decode_bytes(
-        audio.read_bytes(), sample_rate=melody.SAMPLE_RATE, max_seconds=1200, suffix=audio.suffix
-    ).samples
-    x = melody.salience_input(y, melody.pitch_posterior.PitchPosterior().posterior(y, melody.SAMPLE_RATE))
+    if cached is not None and cached.exists():
+        with np.load(cached) as z:
+            x = z["x"]
+    else:
+        y = decode_bytes(
+            audio.read_bytes(), sample_rate=melody.SAMPLE_RATE, max_seconds=1200, suffix=audio.suffix
+        ).samples
+        x = melody.salience_input(y, melody.pitch_posterior.PitchPosterior().posterior(y, melody.SAMPLE_RATE))
+    out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, x=x.astype(np.float16), y=labels(plan, x.shape[-1]))
     return out
+
+
+#: The only split of an evaluation set that training may read. Family T's held-out split may be
+#: chosen on too, but is kept out so that a network trained with ``--also`` can still be judged
+#: on T before anything is reported on family B.
+TRAINED_SPLIT = "fit"
+
+
+def dataset_jobs(dataset: Path, work: Path, frames_cache: Path) -> list[tuple[Path, Path, Path, Path | None]]:
+    """Feature jobs for the :data:`TRAINED_SPLIT` songs of ``dataset``.
+
+    Raises ``ValueError`` for a family that is only ever reported (B: not ``for_choices``)."""
+    m = json.loads((dataset / "manifest.json").read_text())
+    family = m.get("family", "a")
+    if not ds.FAMILIES[family].for_choices:
+        raise ValueError(f"family {family!r} is only reported, never trained on ({dataset})")
+    jobs = []
+    for s in m["songs"] + [o for o in m.get("outside", []) if o.get("file")]:
+        if s.get("real") or not s.get("truth") or s.get("split") != TRAINED_SPLIT:
+            continue
+        jobs.append(
+            (
+                dataset / s["file"],
+                dataset / s["truth"],
+                work / "also" / family / f"{s['id']}.npz",
+                frames_cache / family / f"{s['id']}.npz",
+            )
+        )
+    return jobs
 
 
 def soft_targets(y, sigma_bins: float = 1.0):
@@ -128,18 +169,23 @@ def soft_targets(y, sigma_bins: float = 1.0):
     return t / t.sum(dim=1, keepdim=True)
 
 
-def train(files: list[Path], steps: int, seed: int, batch: int = 8) -> tuple[object, dict]:
+def train(
+    files: list[Path], steps: int, seed: int, batch: int = 8, also: list[Path] = (), width: int = 16
+) -> tuple[object, dict]:
+    """Train on ``files`` (rendered training songs) and ``also`` (songs of sets that may be chosen
+    on). The first tenth of ``files`` is held back for the validation figure, so that figure
+    means the same whatever ``also`` adds."""
     import torch
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     data = []
-    for f in files:
+    for f in [*files, *also]:
         with np.load(f) as z:
             data.append((z["x"].astype(np.float32), z["y"]))
-    n_val = max(1, len(data) // 10)
+    n_val = max(1, len(files) // 10)
     val, tr = data[:n_val], data[n_val:]
-    model = sn.torch_module()
+    model = sn.torch_module(width)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
     t0 = time.time()
@@ -193,16 +239,27 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_EXCLUDE,
         help="leading corpus tunes to leave out (family A's 300 songs and 129 outside tunes)",
     )
-    ap.add_argument("--steps", type=int, default=900)
+    ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--weights", type=Path, default=sn.WEIGHTS)
+    ap.add_argument(
+        "--also",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="evaluation sets to train on as well: family T whole, family A's fit split",
+    )
+    ap.add_argument("--width", type=int, default=16, help="channels of each hidden layer")
+    ap.add_argument("--frames-cache", type=Path, default=Path("eval-data/frames-cache"))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     truths = render_songs(args.work_dir, args.songs, args.seed, args.exclude, args.workers)
     with ProcessPoolExecutor(args.workers) as ex:
         files = list(ex.map(song_features, truths))
-    log.info("features for %d songs", len(files))
-    model, info = train(files, args.steps, args.seed)
+        also_jobs = [j for d in args.also for j in dataset_jobs(d, args.work_dir, args.frames_cache)]
+        also = list(ex.map(_features, also_jobs))
+    log.info("features for %d songs, and %d from %s", len(files), len(also), args.also)
+    model, info = train(files, args.steps, args.seed, also=also, width=args.width)
     sn.save_torch(model, args.weights)
     print(json.dumps(info, indent=1))
     return 0

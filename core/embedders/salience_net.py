@@ -36,9 +36,11 @@ BINS_PER_OCTAVE = 36
 N_BINS = 4 * BINS_PER_OCTAVE  # C2 … B5, the melody's range (octave errors are folded later)
 HARMONICS = (0.5, 1, 2, 3, 4, 5)
 N_CHANNELS = len(HARMONICS) + 1  # + the Basic Pitch posterior at the fundamental
-#: (out channels, kernel over pitch bins, kernel over frames) per hidden layer.
+#: (out channels, kernel over pitch bins, kernel over frames) per hidden layer. The shipped
+#: weights may be wider (``torch_module(width=...)``): :class:`SalienceNet` reads the shapes from
+#: the weights file, so only the kernels here are fixed.
 LAYERS = ((16, 5, 5), (16, 5, 5), (16, BINS_PER_OCTAVE + 1, 1), (16, 3, 7))
-WEIGHTS = Path(__file__).with_name("weights") / "salience-2.npz"
+WEIGHTS = Path(__file__).with_name("weights") / "salience-3.npz"
 _CHUNK = 2048  # frames per pass; longer songs go in overlapping chunks to bound memory
 _HALO = sum(kt // 2 for _, _, kt in LAYERS)  # frames of context each side a chunk needs
 
@@ -96,6 +98,7 @@ class SalienceNet:
             )
         with np.load(path) as z:
             self.params = {k: z[k].astype(np.float32) for k in z.files}
+        self.n_layers = sum(1 for k in self.params if k.startswith("conv") and k.endswith(".weight"))
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         # Meant for one BLAS thread, which core.threads sets for the whole process at start-up:
@@ -118,7 +121,7 @@ class SalienceNet:
     def _forward(self, x: np.ndarray) -> np.ndarray:
         p = self.params
         h = x
-        for k in range(len(LAYERS)):
+        for k in range(self.n_layers):
             h = np.maximum(_conv(h, p[f"conv{k}.weight"], p[f"conv{k}.bias"]), 0.0)
         pitch = _conv(h, p["out.weight"], p["out.bias"])[0]  # (F, T)
         none = p["none.weight"] @ h.max(axis=1) + p["none.bias"][:, None]  # (1, T)
@@ -131,9 +134,10 @@ class SalienceNet:
         return p
 
 
-def torch_module() -> torch.nn.Module:
+def torch_module(width: int = 16) -> torch.nn.Module:
     """The same network as a torch module (training, and the test that both agree); the
-    state dict's ``convs.K.*`` are :class:`SalienceNet`'s ``convK.*``."""
+    state dict's ``convs.K.*`` are :class:`SalienceNet`'s ``convK.*``. ``width``: channels of
+    every hidden layer (:data:`LAYERS` has 16)."""
     import torch
     from torch import nn
 
@@ -141,7 +145,8 @@ def torch_module() -> torch.nn.Module:
         def __init__(self) -> None:
             super().__init__()
             convs, c_in = [], N_CHANNELS
-            for c, kf, kt in LAYERS:
+            for _, kf, kt in LAYERS:
+                c = width
                 convs.append(nn.Conv2d(c_in, c, (kf, kt), padding=(kf // 2, kt // 2)))
                 c_in = c
             self.convs = nn.ModuleList(convs)

@@ -100,7 +100,7 @@ __all__ = [
 class MelodyEmbedder(Embedder):
     name = "melody"
     #: With the window length and hop in it, so an index built with other windows asks for a reindex.
-    VERSION = "chroma-contour-9"
+    VERSION = "chroma-contour-10"
     dim = DIM
     sample_rate = SAMPLE_RATE
 

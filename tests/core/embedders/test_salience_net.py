@@ -15,9 +15,12 @@ from core.embedders import melody, salience_net as sn
 from core.errors import ConfigError
 
 
-def test_numpy_inference_matches_the_torch_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("width", [16, 24])
+def test_numpy_inference_matches_the_torch_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
     torch.manual_seed(0)
-    module = sn.torch_module()
+    module = sn.torch_module(width)
     sn.save_torch(module, tmp_path / "w.npz")
     net = sn.SalienceNet(tmp_path / "w.npz")
     x = np.random.default_rng(0).random((sn.N_CHANNELS, sn.N_BINS, 300), dtype=np.float32)
