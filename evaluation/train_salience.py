@@ -13,7 +13,8 @@
    B's voices and soundfont are never heard here. Each song's melody notes are its labels.
 2. Computes the network's input for each song, exactly as the melody embedder does at import.
    ``--also DATASET`` adds the ``fit`` split of an evaluation set that may be chosen on
-   (families A and T; never a held-out split, and family B is refused). Their inputs are read from ``bench/melody_frames.py``'s cache where it has them.
+   (families A and T; never a held-out split, and family B is refused). Their inputs are read
+   from ``bench/melody_frames.py``'s cache where it has them.
 3. Trains the same network in torch (CPU) on random 16 s crops and saves it as the numpy
    weights :data:`core.embedders.salience_net.WEIGHTS` (or ``--weights``).
 
@@ -25,10 +26,12 @@ shipped weights were trained with, and what they measure, is in BENCHMARKS.md (i
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +109,12 @@ def song_features(truth: Path) -> Path:
     return _features((audio, truth, truth.with_suffix(".npz"), None))
 
 
+@functools.cache
+def _posterior() -> melody.pitch_posterior.PitchPosterior:
+    """One Basic Pitch session per worker process, not one per song."""
+    return melody.pitch_posterior.PitchPosterior()
+
+
 def _features(job: tuple[Path, Path, Path, Path | None]) -> Path:
     """(audio, truth json, output .npz, a bench/melody_frames.py cache file or None) → output."""
     from core.audio import decode_bytes
@@ -121,7 +130,7 @@ def _features(job: tuple[Path, Path, Path, Path | None]) -> Path:
         y = decode_bytes(
             audio.read_bytes(), sample_rate=melody.SAMPLE_RATE, max_seconds=1200, suffix=audio.suffix
         ).samples
-        x = melody.salience_input(y, melody.pitch_posterior.PitchPosterior().posterior(y, melody.SAMPLE_RATE))
+        x = melody.salience_input(y, _posterior().posterior(y, melody.SAMPLE_RATE))
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, x=x.astype(np.float16), y=labels(plan, x.shape[-1]))
     return out
@@ -170,7 +179,7 @@ def soft_targets(y, sigma_bins: float = 1.0):
 
 
 def train(
-    files: list[Path], steps: int, seed: int, batch: int = 8, also: list[Path] = (), width: int = 16
+    files: list[Path], steps: int, seed: int, batch: int = 8, also: Sequence[Path] = (), width: int = sn.WIDTH
 ) -> tuple[object, dict]:
     """Train on ``files`` (rendered training songs) and ``also`` (songs of sets that may be chosen
     on). The first tenth of ``files`` is held back for the validation figure, so that figure
@@ -247,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         nargs="*",
         default=[],
-        help="evaluation sets to train on as well: family T whole, family A's fit split",
+        help="evaluation sets whose fit split is trained on as well (families A and T)",
     )
-    ap.add_argument("--width", type=int, default=16, help="channels of each hidden layer")
+    ap.add_argument("--width", type=int, default=sn.WIDTH, help="channels of each hidden layer")
     ap.add_argument("--frames-cache", type=Path, default=Path("eval-data/frames-cache"))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

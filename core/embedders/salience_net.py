@@ -36,13 +36,14 @@ BINS_PER_OCTAVE = 36
 N_BINS = 4 * BINS_PER_OCTAVE  # C2 … B5, the melody's range (octave errors are folded later)
 HARMONICS = (0.5, 1, 2, 3, 4, 5)
 N_CHANNELS = len(HARMONICS) + 1  # + the Basic Pitch posterior at the fundamental
-#: (out channels, kernel over pitch bins, kernel over frames) per hidden layer. The shipped
-#: weights may be wider (``torch_module(width=...)``): :class:`SalienceNet` reads the shapes from
-#: the weights file, so only the kernels here are fixed.
-LAYERS = ((16, 5, 5), (16, 5, 5), (16, BINS_PER_OCTAVE + 1, 1), (16, 3, 7))
+#: (kernel over pitch bins, kernel over frames) per hidden layer.
+KERNELS = ((5, 5), (5, 5), (BINS_PER_OCTAVE + 1, 1), (3, 7))
+#: Channels of every hidden layer in :func:`torch_module`. Weights of another width load as they
+#: are: :class:`SalienceNet` reads the shapes from the weights file.
+WIDTH = 16
 WEIGHTS = Path(__file__).with_name("weights") / "salience-3.npz"
 _CHUNK = 2048  # frames per pass; longer songs go in overlapping chunks to bound memory
-_HALO = sum(kt // 2 for _, _, kt in LAYERS)  # frames of context each side a chunk needs
+_HALO = sum(kt // 2 for _, kt in KERNELS)  # frames of context each side a chunk needs
 
 
 def pool_frames(x: np.ndarray, factor: int = TIME_POOL) -> np.ndarray:
@@ -134,10 +135,10 @@ class SalienceNet:
         return p
 
 
-def torch_module(width: int = 16) -> torch.nn.Module:
+def torch_module(width: int = WIDTH) -> torch.nn.Module:
     """The same network as a torch module (training, and the test that both agree); the
     state dict's ``convs.K.*`` are :class:`SalienceNet`'s ``convK.*``. ``width``: channels of
-    every hidden layer (:data:`LAYERS` has 16)."""
+    every hidden layer."""
     import torch
     from torch import nn
 
@@ -145,10 +146,9 @@ def torch_module(width: int = 16) -> torch.nn.Module:
         def __init__(self) -> None:
             super().__init__()
             convs, c_in = [], N_CHANNELS
-            for _, kf, kt in LAYERS:
-                c = width
-                convs.append(nn.Conv2d(c_in, c, (kf, kt), padding=(kf // 2, kt // 2)))
-                c_in = c
+            for kf, kt in KERNELS:
+                convs.append(nn.Conv2d(c_in, width, (kf, kt), padding=(kf // 2, kt // 2)))
+                c_in = width
             self.convs = nn.ModuleList(convs)
             self.out = nn.Conv2d(c_in, 1, 1)
             self.none = nn.Linear(c_in, 1)
