@@ -261,11 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--width", type=int, default=sn.WIDTH, help="channels of each hidden layer")
     ap.add_argument("--frames-cache", type=Path, default=Path("eval-data/frames-cache"))
     args = ap.parse_args(argv)
+    try:  # before any rendering: a set that may not be trained on is refused at once
+        also_jobs = [j for d in args.also for j in dataset_jobs(d, args.work_dir, args.frames_cache)]
+    except ValueError as e:
+        ap.error(str(e))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     truths = render_songs(args.work_dir, args.songs, args.seed, args.exclude, args.workers)
     with ProcessPoolExecutor(args.workers) as ex:
         files = list(ex.map(song_features, truths))
-        also_jobs = [j for d in args.also for j in dataset_jobs(d, args.work_dir, args.frames_cache)]
         also = list(ex.map(_features, also_jobs))
     log.info("features for %d songs, and %d from %s", len(files), len(also), args.also)
     model, info = train(files, args.steps, args.seed, also=also, width=args.width)
