@@ -16,7 +16,7 @@ PANNs runs on a randomly initialised checkpoint (same architecture and cost as t
 its vectors mean nothing, so accuracy is not measured here: see ``humbot eval``).
 
 Usage: .venv/bin/python bench/bench_query.py [--songs 1000] [--real 8] [--queries 30]
-       [--fingerprints-db eval-data/fp-scale/fingerprints.db | --no-fingerprint]
+       [--fingerprints-db eval-data/fp-scale/fingerprints.db | --no-fingerprint] [--override JSON]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import platform
 import sys
@@ -87,19 +88,27 @@ def cpu_probe() -> str:
     return f"CPU probe: Python loop {py_ms:.0f} ms, 20 matmuls {(time.perf_counter() - t) * 1000:.0f} ms (lower is faster)"
 
 
+def _merged(base: dict, over: dict) -> dict:
+    """``base`` with ``over``'s keys set, nested sections merged key by key."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) if xs else float("nan")
 
 
 async def run(embedders: str, args: argparse.Namespace, checkpoint: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-{embedders}-"))
-    cfg = parse_config({
+    cfg = parse_config(_merged({
         "embedders": {"device": "cpu", "panns": {"enabled": "panns" in embedders, "checkpoint": str(checkpoint)},
                       "melody": {"enabled": "melody" in embedders},
                       "harmony": {"enabled": "harmony" in embedders},
                       "fingerprint": {"enabled": not args.no_fingerprint,
                                       **({"speeds": args.fingerprint_speeds} if args.fingerprint_speeds else {})}},
-    }, data_dir=tmp)
+    }, json.loads(args.override)), data_dir=tmp)
     svc = build_service(cfg)
     await svc.start()
     if args.fingerprints_db and svc.fingerprints is not None:
@@ -169,6 +178,8 @@ def main() -> None:
                    help="playback speeds the fingerprint path tries (default: the configuration's)")
     p.add_argument("--fingerprints-db", type=Path,
                    help="a fingerprint store to search (e.g. eval-data/fp-scale/fingerprints.db, 1,000 songs)")
+    p.add_argument("--override", default="{}",
+                   help='JSON merged into the configuration, e.g. \'{"search": {"probe_candidates": 0}}\'')
     args = p.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; {cpu_probe()}")
     from core.embedders.panns import write_random_checkpoint

@@ -28,7 +28,10 @@ def build_embedders(config: Config) -> tuple[list[Embedder], list[str]]:
 
         embedders.append(
             MelodyEmbedder(
-                window_s=emb.melody.window_s, hop_s=emb.melody.hop_s, query_shifts=emb.melody.query_shifts
+                window_s=emb.melody.window_s,
+                hop_s=emb.melody.hop_s,
+                query_shifts=emb.melody.query_shifts,
+                probe_starts_s=emb.melody.probe_starts_s,
             )
         )
     if emb.harmony.enabled:

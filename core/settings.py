@@ -61,6 +61,8 @@ class MelodyConfig(Section):
     window_s: float = Field(6.0, gt=0)  # seconds of song per indexed window (core.embedders.melody.WINDOW_S)
     hop_s: float = Field(1.0, gt=0)
     query_shifts: int = Field(4, ge=1, le=10)  # query window starts per song hop (accuracy vs query vectors)
+    # Later starts (s) of a query searched as further first-stage probes (core.embedders.melody.PROBE_STARTS_S)
+    probe_starts_s: tuple[float, ...] = (2.0, 4.0)
 
 
 class HarmonyConfig(Section):
@@ -92,7 +94,8 @@ class Gate(Section):
 
 class SearchConfig(Section):
     top_k: int = Field(5, ge=1, le=50)
-    candidates: int = Field(150, ge=1)  # songs fetched per embedder before fusion
+    candidates: int = Field(120, ge=1)  # songs fetched per embedder before fusion, by its main probe
+    probe_candidates: int = Field(15, ge=0)  # songs each further probe adds (QueryEmbedding.probes)
     rerank_candidates: int = Field(
         150, ge=1
     )  # of those, re-ranked (melody: coarse DTW on all, precise on 50)

@@ -61,6 +61,22 @@ class Segments:
 
 
 @dataclass(frozen=True)
+class QueryEmbedding:
+    """One query as an embedder gives it to the search.
+
+    ``vectors``: (q, dim) unit rows, the query read from its start: the first stage's main probe.
+    ``features``: what :meth:`~core.embedders.base.Embedder.rerank` aligns with, or None.
+    ``probes``: further (q_i, dim) vector sets, each the query read from a later start; each is
+    searched on its own and adds its best few songs to the main probe's candidates, so a query
+    whose opening is poorly sung or poorly tracked still brings its song to the re-ranking.
+    """
+
+    vectors: np.ndarray
+    features: np.ndarray | None = None
+    probes: tuple[np.ndarray, ...] = ()
+
+
+@dataclass(frozen=True)
 class EmbedderSpec:
     """What an index needs to know about an embedder to store and check its vectors."""
 

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from core.types import EmbedderSpec, Segments
+from core.types import EmbedderSpec, QueryEmbedding, Segments
 
 
 class Embedder(ABC):
@@ -36,9 +36,10 @@ class Embedder(ABC):
     #: True when :meth:`rerank` refines first-stage hits (using ``Segments.features``).
     reranks: bool = False
 
-    def embed_queries_full(self, queries: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        """Like :meth:`embed_queries`, plus per-query features for :meth:`rerank` (or None)."""
-        return [(v, None) for v in self.embed_queries(queries)]
+    def embed_queries_full(self, queries: list[np.ndarray]) -> list[QueryEmbedding]:
+        """Like :meth:`embed_queries`, plus per-query features for :meth:`rerank` (or None) and
+        any further first-stage probes."""
+        return [QueryEmbedding(v) for v in self.embed_queries(queries)]
 
     def rerank(
         self, query_features: np.ndarray, candidates: list[tuple[np.ndarray, float]]

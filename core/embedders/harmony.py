@@ -21,7 +21,7 @@ import librosa
 import numpy as np
 
 from core.embedders.base import Embedder, l2_normalize
-from core.types import Segments
+from core.types import QueryEmbedding, Segments
 
 SAMPLE_RATE = 16000
 _CHROMA_HOP = 1600  # 10 chroma frames per second before smoothing
@@ -111,15 +111,15 @@ class HarmonyEmbedder(Embedder):
         return np.stack(good) if good else np.zeros((0, DIM), np.float32)
 
     def embed_queries(self, queries: list[np.ndarray]) -> list[np.ndarray]:
-        return [v for v, _ in self.embed_queries_full(queries)]
+        return [e.vectors for e in self.embed_queries_full(queries)]
 
-    def embed_queries_full(self, queries: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    def embed_queries_full(self, queries: list[np.ndarray]) -> list[QueryEmbedding]:
         """A query shorter than one window (8 s) gets no vectors: the melody path answers it."""
         out = []
         for q in queries:
             X = cens(q)
             vecs = self._query_vectors(X)
-            out.append((vecs, X if len(vecs) else None))
+            out.append(QueryEmbedding(vecs, X if len(vecs) else None))
         return out
 
     def rerank(

@@ -38,6 +38,18 @@ from core.types import IndexHit, SearchFilter, SearchResponse, SearchResult, Son
 log = logging.getLogger(__name__)
 
 
+def _union(rankings: list[list[IndexHit]]) -> list[IndexHit]:
+    """The first ranking, then each later one's songs not already in (each song's first hit kept)."""
+    seen: set[str] = set()
+    out = []
+    for hits in rankings:
+        for h in hits:
+            if h.song_id not in seen:
+                seen.add(h.song_id)
+                out.append(h)
+    return out
+
+
 def _one_per_recording(hits: list[IndexHit], groups: Mapping[str, str]) -> list[IndexHit]:
     """One hit per group of versions, in the order of each group's best: the primary's own hit
     where the index returned it (every embedder then names the same song, so fusion adds their
@@ -368,13 +380,21 @@ class SearchPipeline:
             now = time.perf_counter()
             stage_ms[stage], t = (now - t) * 1000, now
 
-        vecs, qfeat = await self._batchers[name].submit(samples)
+        query = await self._batchers[name].submit(samples)
+        qfeat = query.features
         lap("embed")
-        if not len(vecs):
+        if not len(query.vectors):
             return name, [], stage_ms
-        k = self.search_cfg.candidates
-        hits = await self.backends.index.search(name, vecs, k + len(groups), filters)
-        hits = _one_per_recording(hits, groups)[:k] if groups else hits
+        cfg = self.search_cfg
+        probes = [(query.vectors, cfg.candidates)]
+        probes += [(p, cfg.probe_candidates) for p in query.probes if cfg.probe_candidates]
+        found = await asyncio.gather(
+            *(self.backends.index.search(name, vecs, k + len(groups), filters) for vecs, k in probes)
+        )
+        hits = _union(
+            [(_one_per_recording(h, groups) if groups else h)[:k] for h, (_, k) in zip(found, probes)]
+        )
+        hits = _one_per_recording(hits, groups) if groups else hits  # probes may bring another version
         lap("search")
         if self.backends.embedders[name].reranks and qfeat is not None and hits:
             hits = await self._rerank(name, qfeat, hits)

@@ -58,14 +58,16 @@ from core.embedders.melody.tracking import (
 from core.embedders.melody.vectors import (
     DIM,
     MIN_VOICED,
+    PROBE_STARTS_S,
     QUERY_SHIFTS,
     TEMPO_RATIOS,
     WINDOW_S,
     contour_vector,
+    probe_vectors,
     query_vectors,
     song_segments,
 )
-from core.types import Segments
+from core.types import QueryEmbedding, Segments
 
 __all__ = [
     "DIM",
@@ -76,6 +78,7 @@ __all__ = [
     "MIN_VOICED",
     "NO_MELODY",
     "PATH_JUMP_COST",
+    "PROBE_STARTS_S",
     "QUERY_SHIFTS",
     "SALIENCE_FRAME_S",
     "SALIENCE_MIDI_MIN",
@@ -87,6 +90,7 @@ __all__ = [
     "contour_vector",
     "hz_to_midi",
     "pitch_posterior",
+    "probe_vectors",
     "query_contour",
     "query_vectors",
     "resample_contour",
@@ -105,9 +109,15 @@ class MelodyEmbedder(Embedder):
     sample_rate = SAMPLE_RATE
 
     def __init__(
-        self, *, window_s: float = WINDOW_S, hop_s: float = 1.0, query_shifts: int = QUERY_SHIFTS
+        self,
+        *,
+        window_s: float = WINDOW_S,
+        hop_s: float = 1.0,
+        query_shifts: int = QUERY_SHIFTS,
+        probe_starts_s: tuple[float, ...] = PROBE_STARTS_S,
     ) -> None:
         self.window_s, self.hop_s, self.query_shifts = window_s, hop_s, query_shifts
+        self.probe_starts_s = tuple(probe_starts_s)
         self.version = f"{self.VERSION}/{window_s:g}s/{hop_s:g}s"
         # The process's one query tracker: the query evidence reads the same track of a query
         # (core.voice_pitch runs it once).
@@ -133,22 +143,32 @@ class MelodyEmbedder(Embedder):
         return song_contour(samples, self._posterior.posterior(samples, SAMPLE_RATE))
 
     def embed_queries(self, queries: list[np.ndarray]) -> list[np.ndarray]:
-        return [v for v, _ in self.embed_queries_full(queries)]
+        return [e.vectors for e in self.embed_queries_full(queries)]
 
     reranks = True
 
-    def embed_queries_full(self, queries: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    def embed_queries_full(self, queries: list[np.ndarray]) -> list[QueryEmbedding]:
         """Vectors and contours from two trackers: a voice (hum, singing) is followed best by
         SwiftF0, a recording of the song itself (a polyphonic mix) by the song tracker — the
         same one its catalog entry went through. Searching with both costs little and spares a
-        guess at what the user sent. Features: (2, m) contours, NaN-padded."""
-        out: list[tuple[np.ndarray, np.ndarray | None]] = []
+        guess at what the user sent. Features: (2, m) contours, NaN-padded. Probes: both
+        contours read from each of :data:`~core.embedders.melody.vectors.PROBE_STARTS_S`."""
+        out: list[QueryEmbedding] = []
         for q in queries:
             voice, mix = self.query_contours(q)
             vecs = np.concatenate(
                 [self.query_vectors_from_contour(voice), self.query_vectors_from_contour(mix)]
             )
-            out.append((vecs, self.query_features(voice, mix)))
+            probes = []
+            for start in self.probe_starts_s:
+                sets = [
+                    v
+                    for c in (voice, mix)
+                    for v in probe_vectors(c, self.window_s, self.hop_s, self.query_shifts, (start,))
+                ]
+                if sets:
+                    probes.append(np.concatenate(sets))
+            out.append(QueryEmbedding(vecs, self.query_features(voice, mix), tuple(probes)))
         return out
 
     def query_contours(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,15 @@ QUERY_SHIFTS = 4
 #: 5 s 97.5 / 94.2 %, 6 s 100 / 95.0 %, 7 s 97.5 / 94.2 %, 8 s 95.0 / 92.5 %.
 WINDOW_S = 6.0
 MIN_VOICED = 0.35  # fraction of voiced frames a window needs to be indexed / used
+#: Seconds into a (trimmed) query where the first stage's further probes start
+#: (:func:`probe_vectors`). The main probe reads the query from its start only, so a poorly sung
+#: or poorly tracked opening loses the song before the re-ranking sees it. Chosen on the
+#: chosen-on rows (family A's fit split and family T, 124 hums and sung queries, stored
+#: catalogs, melody ranking after the same re-ranking): main probe alone 109 right at top-1;
+#: 120 main candidates + the 15 best of probes at 2 and 4 s 113 (130 candidates); 150 + 50 + 50
+#: 111 (179); 100 + 25 + 25 110; one probe at 3 s 111 on T; a mean over the three probes
+#: instead of a union 110. BENCHMARKS.md §9, "Probes".
+PROBE_STARTS_S = (2.0, 4.0)
 
 
 def contour_vector(window: np.ndarray) -> np.ndarray | None:
@@ -100,3 +109,24 @@ def query_vectors(contour: np.ndarray, window_s: float, hop_s: float, query_shif
         v = contour_vector(contour)
         vecs = [v] if v is not None else []
     return np.stack(vecs) if vecs else np.zeros((0, DIM), np.float32)
+
+
+def probe_vectors(
+    contour: np.ndarray, window_s: float, hop_s: float, query_shifts: int, starts_s: tuple[float, ...]
+) -> list[np.ndarray]:
+    """A query's contour (m,) MIDI/NaN → one (v, DIM) vector set per start in ``starts_s``
+    (seconds), each :func:`query_vectors` of the contour from there on.
+
+    A start is left out where less than the shortest tempo ratio's window is left
+    (``TEMPO_RATIOS[0] · window_s``), or where that rest is less than :data:`MIN_VOICED` voiced:
+    a probe would then describe less melody than the main one.
+    """
+    out = []
+    for start in starts_s:
+        part = contour[int(round(start * FRAME_RATE)) :]
+        if len(part) < TEMPO_RATIOS[0] * window_s * FRAME_RATE or np.mean(~np.isnan(part)) < MIN_VOICED:
+            continue
+        vecs = query_vectors(part, window_s, hop_s, query_shifts)
+        if len(vecs):
+            out.append(vecs)
+    return out

@@ -59,7 +59,7 @@ def test_hummed_query_matches_its_song_window(embedder: MelodyEmbedder, shift: f
 def test_rerank_finds_the_passage_whatever_the_first_stage_offset(embedder: MelodyEmbedder) -> None:
     own = embedder.embed_song(Audio(tune(7), 32000).resampled(16000).samples)
     other = embedder.embed_song(Audio(tune(8), 32000).resampled(16000).samples)
-    (_, feats), = embedder.embed_queries_full([_q(7, shift=3)[5 * 16000 : 15 * 16000]])
+    feats = embedder.embed_queries_full([_q(7, shift=3)[5 * 16000 : 15 * 16000]])[0].features
     # The first stage pointed at the wrong end of the right song.
     (s_own, at), (s_other, _) = embedder.rerank(feats, [(own.features, 25.0), (other.features, 5.0)])
     assert s_own > s_other + 0.1
@@ -81,3 +81,16 @@ def test_query_contours_on_two_threads_equal_the_sequential_ones(embedder: Melod
     np.testing.assert_array_equal(mix, melody.song_contour(q, posterior))
     np.testing.assert_array_equal(voice, melody.query_contour(q, embedder._detector))
     assert (~np.isnan(mix)).mean() > 0.5
+
+
+def test_later_probes_read_the_query_from_later_starts(embedder: MelodyEmbedder) -> None:
+    """A query opening with another tune: its probe from 4 s in matches the song; the main probe does not."""
+    song = embedder.embed_song(Audio(tune(7), 32000).resampled(16000).samples)
+    q = np.concatenate([_q(99)[: 4 * 16000], _q(7)[: 9 * 16000]])
+    (emb,) = embedder.embed_queries_full([q])
+    assert len(emb.probes) == len(melody.PROBE_STARTS_S)
+    best = lambda v: float((v @ song.vectors.T).max())  # noqa: E731
+    assert best(emb.probes[-1]) > 0.9 and best(emb.probes[-1]) > best(emb.vectors) + 0.05
+    # A query too short for a window from a later start gets no probe there.
+    (short,) = embedder.embed_queries_full([_q(7)[: 6 * 16000]])
+    assert len(short.probes) < len(melody.PROBE_STARTS_S)
