@@ -31,11 +31,11 @@ MIN_VOICED = 0.35  # fraction of voiced frames a window needs to be indexed / us
 #: Seconds into a (trimmed) query where the first stage's further probes start
 #: (:func:`probe_vectors`). The main probe reads the query from its start only, so a poorly sung
 #: or poorly tracked opening loses the song before the re-ranking sees it. Chosen on the
-#: chosen-on rows (family A's fit split and family T, 124 hums and sung queries, stored
-#: catalogs, melody ranking after the same re-ranking): main probe alone 109 right at top-1;
-#: 120 main candidates + the 15 best of probes at 2 and 4 s 113 (130 candidates); 150 + 50 + 50
-#: 111 (179); 100 + 25 + 25 110; one probe at 3 s 111 on T; a mean over the three probes
-#: instead of a union 110. BENCHMARKS.md §9, "Probes".
+#: chosen-on rows (family A's fit split and family T: 124 hums and sung queries on the stored
+#: catalogs, right song first after the same re-ranking): the main probe's 150 candidates alone
+#: 109; 120 + the 15 best of probes at 2 and 4 s 113 (130 candidates); 100 + 25 + 25 111;
+#: 150 + 50 + 50 111 (179 candidates); a mean over the three probes instead of a union 110.
+#: BENCHMARKS.md §9, "Probes".
 PROBE_STARTS_S = (2.0, 4.0)
 
 
