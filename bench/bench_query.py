@@ -133,11 +133,18 @@ async def run(embedders: str, args: argparse.Namespace, checkpoint: Path) -> Non
 
         rng = np.random.default_rng(0)
         specs = {n: e.spec for n, e in svc.embedders.items()}
+        # Every filler shares one file (hard links), so a filler that wins a query gets its clip
+        # cut like any song's: the clip stage is timed, not skipped.
+        filler_audio = tmp / "filler.flac"
+        filler_audio.write_bytes(encode((0.01 * rng.standard_normal(int(SONG_SECONDS * SR))).astype(np.float32), "flac"))
         t0 = time.perf_counter()
         for i in range(args.songs - args.real):
             song = new_song(sha256=hashlib.sha256(str(i).encode()).hexdigest(), ext=".flac", title=f"filler {i}", artist=None,
                             duration_s=SONG_SECONDS, source_name="filler", added_by="bench")
             await svc.index.upsert(song, _filler_segments(rng, specs))
+            path = svc.catalog.file_path(song.sha256, song.ext)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.link(filler_audio, path)
             if "melody" in specs:  # a melody contour to re-rank against, as real songs have
                 svc.catalog.store_features("melody", song.song_id, _filler_contour(rng))
             if "harmony" in specs:
