@@ -62,16 +62,6 @@ QUERY_PEAKS_PER_SECOND = 30
 QUERY_FANOUT = 5
 QUERY_DT_SPREAD = 1
 QUERY_DF_SPREAD = 0
-#: The query is also analysed on QUERY_SHIFTS frame grids HOP / QUERY_SHIFTS samples apart
-#: (audfprint's ``--shifts``): a recording starts anywhere within a song's frame, and a peak near
-#: a frame boundary falls on another frame (or another peak wins its neighbourhood) on the
-#: song's grid than on the query's. Every grid's hashes are looked up, anchored at the nearest
-#: frame of the first grid, so votes still count query anchor frames once each. Off: on the fit
-#: split (bench/fingerprint_variant.py QUERY_SHIFTS=N, stop 36) 2 grids found the same 123 of 137
-#: recordings and 4 grids 122, though the own song reached the top 5 more often (94.9 → 97.1 /
-#: 98.5 %): acceptance, not the votes, limits short clips, and the fit negatives' best z rose
-#: (4.25 → 4.41 at 4 grids). Landmarks cost 2–4× and lookups +33–41 % (p50).
-QUERY_SHIFTS = 1
 DT_MIN, DT_MAX = 1, 31
 DF_MAX = 127
 #: Playback speeds a query is tried at (a DJ's pitch fader, a tape, a sped-up video), the song's
@@ -243,24 +233,11 @@ def landmarks_of(samples: np.ndarray, *, query: bool = False) -> Landmarks:
     that those are among them, at no cost to the index.
     """
     candidates = _candidates(log_spectrogram(samples))
+    t, b = _densest(*candidates, QUERY_PEAKS_PER_SECOND if query else PEAKS_PER_SECOND)
+    h, anchors = pair_hashes(t, b, QUERY_FANOUT if query else FANOUT)
+    if query and (QUERY_DT_SPREAD or QUERY_DF_SPREAD):
+        h, anchors = _spread(h, anchors)
     pf, pb = _densest(*candidates, CONSTELLATION_PEAKS_PER_SECOND)
-    if not query:
-        h, anchors = pair_hashes(*_densest(*candidates, PEAKS_PER_SECOND), FANOUT)
-        return Landmarks(h, anchors, len(samples) / SAMPLE_RATE, pf, pb)
-    hs, ts = [], []
-    for k in range(QUERY_SHIFTS):
-        shift = k * HOP // QUERY_SHIFTS
-        grid = candidates if k == 0 else _candidates(log_spectrogram(samples[shift:]))
-        h, anchors = pair_hashes(*_densest(*grid, QUERY_PEAKS_PER_SECOND), QUERY_FANOUT)
-        if QUERY_DT_SPREAD or QUERY_DF_SPREAD:
-            h, anchors = _spread(h, anchors)
-        hs.append(h)
-        # This grid's frame j starts ``shift`` samples after the first grid's frame j.
-        ts.append(anchors + np.int32(np.floor(shift / HOP + 0.5)))
-    h, anchors = np.concatenate(hs), np.concatenate(ts).astype(np.int32)
-    if QUERY_SHIFTS > 1:  # one row per distinct (hash, anchor frame), in time order
-        packed = np.unique(anchors.astype(np.int64) << 32 | h.astype(np.int64))
-        h, anchors = (packed & 0xFFFFFFFF).astype(np.uint32), (packed >> 32).astype(np.int32)
     return Landmarks(h, anchors, len(samples) / SAMPLE_RATE, pf, pb)
 
 

@@ -32,20 +32,3 @@ def test_a_quiet_passage_keeps_its_peaks():
         for f, b in zip(loud.peak_frames[strong], loud.peak_bins[strong])
     ]
     assert np.mean(met) > 0.9
-
-
-def test_query_shifts_add_the_other_grids_hashes_once_each(monkeypatch):
-    from core.fingerprint import landmarks
-
-    rng = np.random.default_rng(3)
-    t = np.arange(6 * SAMPLE_RATE) / SAMPLE_RATE
-    freqs = rng.uniform(300, 2000, size=24)[(t * 4).astype(int)]
-    x = (0.3 * np.sin(2 * np.pi * freqs * t) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
-    one = landmarks.landmarks_of(x, query=True)
-    monkeypatch.setattr(landmarks, "QUERY_SHIFTS", 2)
-    two = landmarks.landmarks_of(x, query=True)
-    pairs = set(zip(two.hashes.tolist(), two.times.tolist()))
-    assert len(pairs) == len(two.hashes)  # one row per (hash, anchor frame)
-    assert set(zip(one.hashes.tolist(), one.times.tolist())) <= pairs
-    assert len(two.hashes) > len(set(zip(one.hashes.tolist(), one.times.tolist())))
-    assert np.array_equal(one.peak_frames, two.peak_frames)  # verification reads the first grid
